@@ -1,0 +1,299 @@
+"""Check the built book (``_build/html``) the way a reader's browser sees it, offline.
+
+1. Static pass over every page: each ``<img>``, script and stylesheet is a local file, each internal
+   link points at an existing file (and, with a ``#fragment``, at an existing id), and no page loads
+   or names a remote script (CDN).
+2. Browser pass: the book is served on localhost and every page is opened in headless Chromium with a
+   small probe injected into the served HTML. The probe records script errors and failed loads, and
+   after MathJax has typeset it records every ``<img>`` that did not load (naturalWidth == 0). The
+   server records every request it had to answer with an error.
+3. A screenshot of one research-question page (else the datasets page, else the first page) goes to
+   ``_build/screenshots/<page>.png``.
+
+Exit status 0 when every check passes, 1 when a check fails, 2 when the book or Chromium is missing.
+
+    python scripts/check_book.py [--html _build/html] [--static-only] [--page book/executed/GunPoint/datasets.html]
+"""
+from __future__ import annotations
+
+import argparse
+import html.parser
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_FLAGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
+]
+REMOTE = re.compile(r"^(https?:)?//", re.IGNORECASE)
+REMOTE_IN_SCRIPT = re.compile(r"https?://", re.IGNORECASE)
+
+# Runs first in every served page: collects errors while the page loads, then reports on the images
+# and the typeset math in an attribute of <html>, which --dump-dom prints.
+PROBE = """<script>
+window.__checkErrors = [];
+window.addEventListener("error", function (e) {
+  var t = e.target;
+  if (t && t !== window && (t.src || t.href)) __checkErrors.push("failed to load " + (t.src || t.href));
+  else __checkErrors.push("script error: " + e.message);
+}, true);
+window.addEventListener("load", function () {
+  function report() {
+    var imgs = Array.prototype.slice.call(document.images);
+    var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
+                     .map(function (i) { return i.getAttribute("src"); });
+    document.documentElement.setAttribute("data-check", JSON.stringify({
+      images: imgs.length, broken: broken, errors: __checkErrors,
+      math: document.querySelectorAll("mjx-container").length,
+      mathErrors: document.querySelectorAll("mjx-merror").length
+    }));
+  }
+  var mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
+  if (mj) mj.then(report, report); else report();
+});
+</script>"""
+
+
+# ----------------------------------------------------------------------------------------------- static
+
+
+class PageParser(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[str] = []
+        self.assets: list[tuple[str, str]] = []  # (tag, url)
+        self.inline_scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        for key in ("id", "name"):
+            if a.get(key) and (key == "id" or tag == "a"):
+                self.ids.add(a[key])
+        if tag == "a" and a.get("href") is not None:
+            self.links.append(a["href"])
+        elif tag == "img" and a.get("src") is not None:
+            self.assets.append(("img", a["src"]))
+        elif tag == "script":
+            if a.get("src"):
+                self.assets.append(("script", a["src"]))
+            else:
+                self._in_script = True
+        elif tag == "link" and a.get("href") and set((a.get("rel") or "").split()) & {"stylesheet", "preload", "icon"}:
+            self.assets.append(("link", a["href"]))
+
+    def handle_endtag(self, tag):
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data):
+        if self._in_script:
+            self.inline_scripts.append(data)
+
+
+def parse(path: Path) -> PageParser:
+    p = PageParser()
+    p.feed(path.read_text(encoding="utf-8", errors="replace"))
+    return p
+
+
+def resolve(page: Path, url: str, site: Path) -> tuple[Path | None, str]:
+    """The local file a relative URL of ``page`` points at (None when it leaves the site), and its fragment."""
+    parts = urlsplit(url)
+    if not parts.path:
+        return page, parts.fragment
+    target = (page.parent / unquote(parts.path)).resolve()
+    if target.is_dir():
+        target = target / "index.html"
+    return (target if target.is_relative_to(site) else None), parts.fragment
+
+
+def static_checks(site: Path, pages: list[Path]) -> tuple[list[str], dict]:
+    problems, stats = [], dict(pages=len(pages), links=0, images=0, external_links=0)
+    parsed = {p: parse(p) for p in pages}
+    for page, doc in parsed.items():
+        name = page.relative_to(site).as_posix()
+        for tag, url in doc.assets:
+            if REMOTE.match(url):
+                problems.append(f"{name}: <{tag}> loads a remote URL {url}")
+                continue
+            target, _ = resolve(page, url, site)
+            stats["images"] += tag == "img"
+            if target is None or not target.is_file():
+                problems.append(f"{name}: <{tag}> points at a missing file {url}")
+        for body in doc.inline_scripts:
+            for m in REMOTE_IN_SCRIPT.finditer(body):
+                problems.append(f"{name}: an inline script names a remote URL ({body[m.start():m.start() + 60]!r})")
+        for url in doc.links:
+            if url.startswith(("mailto:", "javascript:", "data:")) or url in ("", "#"):
+                continue
+            if REMOTE.match(url):
+                stats["external_links"] += 1
+                continue
+            stats["links"] += 1
+            target, fragment = resolve(page, url, site)
+            if target is None or not target.is_file():
+                problems.append(f"{name}: link to a missing page {url}")
+            elif fragment and target.suffix == ".html":
+                ids = parsed[target].ids if target in parsed else parse(target).ids
+                if unquote(fragment) not in ids:
+                    problems.append(f"{name}: link to a missing anchor {url}")
+    return problems, stats
+
+
+# ----------------------------------------------------------------------------------------------- browser
+
+
+class Server:
+    """The site on an ephemeral localhost port; HTML is served with the probe injected."""
+
+    def __init__(self, site: Path):
+        self.failed: list[str] = []
+        failed = self.failed
+
+        class Handler(SimpleHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                path = Path(self.translate_path(self.path))
+                if path.is_dir():
+                    path = path / "index.html"
+                if path.suffix == ".html" and path.is_file():
+                    text = path.read_text(encoding="utf-8", errors="replace")
+                    body = re.sub(r"<head[^>]*>", lambda m: m.group(0) + PROBE, text, count=1).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                    return
+                super().do_GET()
+
+            def send_error(self, code, message=None, explain=None):
+                if urlsplit(self.path).path != "/favicon.ico":  # browsers ask for it unprompted
+                    failed.append(f"HTTP {code} for {self.path} (requested by {self.headers.get('Referer', '?')})")
+                super().send_error(code, message, explain)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(site)))
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def find_chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def chromium(binary: str, profile: Path, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    cmd = [binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def browser_checks(binary: str, server: Server, site: Path, pages: list[Path], profile: Path) -> tuple[list[str], dict]:
+    problems, stats = [], dict(rendered_images=0, math=0)
+    for page in pages:
+        name = page.relative_to(site).as_posix()
+        try:
+            proc = chromium(binary, profile, "--virtual-time-budget=15000", "--dump-dom", f"{server.url}/{name}")
+        except subprocess.TimeoutExpired:
+            problems.append(f"{name}: Chromium did not finish within 90 s")
+            continue
+        m = re.search(r'data-check="([^"]*)"', proc.stdout)
+        if not m:
+            problems.append(f"{name}: the page never finished loading (exit {proc.returncode}) {proc.stderr[-300:]}")
+            continue
+        report = json.loads(html.unescape(m.group(1)))
+        stats["rendered_images"] += report["images"] - len(report["broken"])
+        stats["math"] += report["math"]
+        problems += [f"{name}: image did not load in the browser: {src}" for src in report["broken"]]
+        problems += [f"{name}: {err}" for err in report["errors"]]
+        if report["mathErrors"]:
+            problems.append(f"{name}: MathJax could not typeset {report['mathErrors']} formula(s)")
+        if "math notranslate" in page.read_text(encoding="utf-8", errors="replace") and not report["math"]:
+            problems.append(f"{name}: the page holds math but MathJax typeset none of it")
+    return problems, stats
+
+
+def screenshot_page(site: Path, pages: list[Path], wanted: str | None) -> Path:
+    if wanted:
+        return site / wanted
+    rel = [p.relative_to(site).as_posix() for p in pages]
+    for pattern in (r"^book/executed/[^/]+/rq\d\.html$", r"^book/executed/[^/]+/datasets\.html$"):
+        hits = sorted(r for r in rel if re.match(pattern, r))
+        if hits:
+            return site / hits[0]
+    return pages[0]
+
+
+# ----------------------------------------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html", help="the built site")
+    ap.add_argument("--page", help="page to screenshot, relative to the site (default: an RQ page)")
+    ap.add_argument("--static-only", action="store_true", help="skip Chromium (no rendering checks, no screenshot)")
+    args = ap.parse_args(argv)
+
+    site = args.html.resolve()
+    if not (site / "index.html").is_file():
+        print(f"no built book at {site}; build it first with `make book`", file=sys.stderr)
+        return 2
+    pages = sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
+    problems, stats = static_checks(site, pages)
+
+    if not args.static_only:
+        binary = find_chromium()
+        if binary is None:
+            print("Chromium not found; install it (`apt-get install -y chromium`) or pass --static-only", file=sys.stderr)
+            return 2
+        server = Server(site)
+        profile = Path(tempfile.mkdtemp(prefix="check-book-chromium-"))
+        try:
+            more, bstats = browser_checks(binary, server, site, pages, profile)
+            problems += more + server.failed
+            stats.update(bstats)
+            shot_page = screenshot_page(site, pages, args.page)
+            shots = ROOT / "_build" / "screenshots"
+            shots.mkdir(parents=True, exist_ok=True)
+            rel = shot_page.relative_to(site).with_suffix("")
+            shot = shots / f"{'_'.join(rel.parts[2:] if rel.parts[:2] == ('book', 'executed') else rel.parts)}.png"
+            chromium(binary, profile, "--window-size=1400,3000", "--virtual-time-budget=15000",
+                     f"--screenshot={shot}", f"{server.url}/{rel.as_posix()}.html")
+            if not shot.is_file() or shot.stat().st_size == 0:
+                problems.append(f"no screenshot written for {rel.as_posix()}.html")
+            else:
+                stats["screenshot"] = str(shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot)
+        finally:
+            server.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+    print("checked: " + ", ".join(f"{k} {v}" for k, v in stats.items()))
+    for p in problems:
+        print(f"PROBLEM {p}", file=sys.stderr)
+    print("book OK" if not problems else f"{len(problems)} problem(s)", file=sys.stderr if problems else sys.stdout)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The book machinery: papermill runner, jupytext sources and the generated table of contents."""
+from __future__ import annotations
+
+import ast
+import base64
+import hashlib
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import pytest
+
+jupytext = pytest.importorskip("jupytext")
+pytest.importorskip("papermill")
+
+from tsvq.book import CHAPTERS, repo_root, toc_text, write_toc  # noqa: E402
+from tsvq.runner import run_book  # noqa: E402
+
+ROOT = repo_root(Path(__file__).parent)
+PARAMETERS = {"dataset": "GunPoint", "profile": "cpu", "seeds": [0], "data_dir": None, "results_dir": "results"}
+
+FAILING = textwrap.dedent(
+    '''\
+    # %% [markdown]
+    # # A chapter that fails
+
+    # %% tags=["parameters"]
+    dataset = "GunPoint"
+    profile = "cpu"
+    seeds = [0]
+    data_dir = None
+    results_dir = "results"
+
+    # %%
+    x = 1
+
+    # %%
+    raise ValueError(f"deliberate failure on {dataset}")
+
+    # %%
+    print("never reached")
+    '''
+)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One runner call: a failing notebook first, then the real datasets chapter (smoke, GunPoint)."""
+    tmp = tmp_path_factory.mktemp("book")
+    failing = tmp / "failing.py"
+    failing.write_text(FAILING)
+    sources = [failing, ROOT / "book" / "datasets.py"]
+    before = {p: sha(p) for p in sources}
+    paired_before = (ROOT / "book" / "_notebooks").exists()
+    results = run_book(dataset="GunPoint", profile="smoke", seeds=(0,), notebooks=[failing, "datasets"],
+                       out_root=tmp / "executed", results_dir=tmp / "results", progress=False)
+    return dict(tmp=tmp, results=results, sources=sources, before=before, paired_before=paired_before)
+
+
+def test_failing_notebook_is_reported_with_its_cell_and_the_rest_still_runs(run):
+    failed, datasets = run["results"]
+    assert not failed.ok and datasets.ok
+    assert failed.error == "ValueError: deliberate failure on GunPoint"
+    assert failed.cell == 3  # markdown, parameters, x = 1, raise
+    lines = run["sources"][0].read_text().splitlines()
+    assert lines[failed.line - 1] == "# %%" and lines[failed.line].startswith("raise ValueError")
+    assert "cell 3" in failed.describe() and str(failed.source) in failed.describe()
+    # the executed copy keeps the traceback and stops at the failing cell
+    nb = nbformat.read(failed.output, as_version=4)
+    assert nb.metadata.papermill.exception is True
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    assert [e.ename for e in errors] == ["ValueError"]
+    assert not any("never reached" in o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_datasets_notebook_executes_with_outputs_and_figures(run):
+    r = run["results"][1]
+    assert r.output == run["tmp"] / "executed" / "GunPoint" / "datasets.ipynb"
+    nb = nbformat.read(r.output, as_version=4)
+    assert nb.metadata.papermill.parameters == {**PARAMETERS, "profile": "smoke",
+                                                "results_dir": str(run["tmp"] / "results")}
+    assert nb.metadata.papermill.input_path == "book/datasets.py"
+    assert nb.cells[0].source.startswith("# Datasets — GunPoint")
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code if "parameters" not in c.metadata.get("tags", []))
+    pngs = [o.data["image/png"] for c in code for o in c.outputs if "image/png" in o.get("data", {})]
+    assert len(pngs) >= 2  # examples per class and class balance
+    assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
+    # the default parameters are hidden from the book, the injected run values are shown
+    tags = {t for c in code for t in c.metadata.get("tags", [])}
+    assert {"parameters", "remove-cell", "injected-parameters"} <= tags
+    # the small metric files hold the real split sizes of GunPoint (50 TRAIN -> 40 + 10 VAL, 150 TEST)
+    splits = (run["tmp"] / "results" / "GunPoint" / "smoke" / "datasets_splits.csv").read_text().splitlines()
+    assert splits[1:] == ["TRAIN,40,150,2", "VAL,10,150,2", "TEST,150,150,2"]
+
+
+def test_sources_are_never_written(run):
+    assert {p: sha(p) for p in run["sources"]} == run["before"]
+    assert (ROOT / "book" / "_notebooks").exists() == run["paired_before"]
+
+
+def test_runner_rejects_unknown_notebooks_and_profiles():
+    with pytest.raises(FileNotFoundError, match="no_such_chapter"):
+        run_book(dataset="GunPoint", profile="smoke", notebooks=["no_such_chapter"], progress=False)
+    with pytest.raises(ValueError, match="unknown profile"):
+        run_book(dataset="GunPoint", profile="fast", notebooks=["datasets"], progress=False)
+
+
+def test_every_chapter_notebook_follows_the_conventions():
+    """Percent-format source, a title, and a parameters cell with the five parameters and their defaults."""
+    notebooks = [ROOT / "book" / f"{c.name}.py" for c in CHAPTERS if (ROOT / "book" / f"{c.name}.py").is_file()]
+    assert {p.stem for p in notebooks} >= {"method", "datasets"}
+    for path in notebooks:
+        nb = jupytext.read(path)
+        assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# "), path
+        params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+        assert len(params) == 1, path
+        tree = ast.parse(params[0].source)
+        values = {t.id: ast.literal_eval(s.value) for s in tree.body for t in s.targets}
+        assert values == PARAMETERS, path
+        assert not any(c.get("outputs") for c in nb.cells), path
+
+
+def test_jupytext_pairs_sources_outside_the_book_and_leaves_executed_copies_alone():
+    from jupytext.config import find_jupytext_configuration_file, load_jupytext_configuration_file
+    from jupytext.paired_paths import paired_paths
+
+    config = load_jupytext_configuration_file(find_jupytext_configuration_file(str(ROOT / "book")))
+    src = str(ROOT / "book" / "method.py")
+    paths = [p for p, _ in paired_paths(src, "py:percent", config.default_formats(src))]
+    assert paths == [str(ROOT / "book" / "_notebooks" / "method.ipynb"), src]
+    executed = str(ROOT / "book" / "executed" / "GunPoint" / "datasets.ipynb")
+    assert config.default_formats(executed) is None  # never paired: opening it cannot create a .py
+
+
+def _executed(path: Path, *, failed: bool = False, profile: str = "cpu") -> None:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    nb.metadata["papermill"] = {"exception": failed, "parameters": {**PARAMETERS, "profile": profile},
+                                "end_time": "2024-05-01T10:00:00"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, path)
+
+
+def test_toc_lists_exactly_the_successfully_executed_chapters(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    ex = tmp_path / "book" / "executed"
+    _executed(ex / "method.ipynb")
+    _executed(ex / "GunPoint" / "datasets.ipynb", profile="smoke")
+    _executed(ex / "ECG5000" / "datasets.ipynb")
+    _executed(ex / "GunPoint" / "rq1.ipynb")
+    _executed(ex / "ECG5000" / "rq1.ipynb", failed=True)  # left out: its traceback is not a chapter
+    _executed(ex / "GunPoint" / "unknown.ipynb")  # not a chapter of the book
+
+    toc = write_toc(tmp_path).read_text()
+    assert toc == toc_text(tmp_path)
+    assert "root: book/intro" in toc
+    files = [line.split("file: ")[1] for line in toc.splitlines() if "file: " in line]
+    assert files == [
+        "book/executed/method",
+        "book/executed/datasets", "book/executed/ECG5000/datasets", "book/executed/GunPoint/datasets",
+        "book/executed/rq1", "book/executed/GunPoint/rq1",
+    ]
+    assert '- caption: "Research questions"' in toc and "summary" not in toc
+    landing = (ex / "datasets.md").read_text()
+    assert landing.startswith("# Datasets")
+    assert "{doc}`GunPoint <GunPoint/datasets>` | smoke | 0 | 2024-05-01 10:00" in landing
+    assert "ECG5000" not in (ex / "rq1.md").read_text()
+
+
+def test_toc_of_a_fresh_checkout_is_the_root_page_alone(tmp_path):
+    (tmp_path / "book").mkdir()
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "book" / "intro.md").write_text("# Intro\n")
+    toc = toc_text(tmp_path)
+    assert [line for line in toc.splitlines() if not line.startswith("#")] == ["format: jb-book", "root: book/intro"]
+
+
+def test_config_builds_offline_from_executed_notebooks_only():
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert cfg["execute"]["execute_notebooks"] == "off"
+    assert "sphinx-mathjax-offline" in cfg["sphinx"]["extra_extensions"]
+    assert {"book/*.py", ".venv", "book/_notebooks", "tests"} <= set(cfg["exclude_patterns"])
+    assert json.dumps(cfg).count("http") == 0

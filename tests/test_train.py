@@ -1,0 +1,51 @@
+import pytest
+import torch
+
+from tsvq.config import get_config
+from tsvq.data import load_ucr
+from tsvq.tokenizer import Tokenizer
+from tsvq.train import evaluate_reconstruction, load_tokenizer, train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def gunpoint():
+    return load_ucr("GunPoint")
+
+
+def test_short_stage1_run_halves_val_error(gunpoint):
+    cfg = get_config("smoke", stage1={"epochs": 25, "batch_size": 16, "val_every": 25})
+    torch.manual_seed(0)
+    untrained = Tokenizer(config=cfg.tokenizer, length=150)
+    before = evaluate_reconstruction(untrained, gunpoint.x_val)["time_mse"]
+    run = train_tokenizer(gunpoint, cfg, seed=0, progress=False)
+    after = evaluate_reconstruction(run.model, gunpoint.x_val)["time_mse"]
+    assert after < 0.5 * before, (before, after)
+    assert run.history[-1]["val_time_mse"] == pytest.approx(after, rel=1e-5)
+
+
+def test_resume_gives_same_weights_as_uninterrupted(gunpoint, tmp_path, monkeypatch):
+    cfg = get_config("smoke", stage1={"epochs": 4, "ckpt_every": 1}, ssl={"method": "barlowtwins", "augmentation": "warp"})
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "a"))
+    full = train_tokenizer(gunpoint, cfg, seed=1, progress=False)
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "b"))
+    part = train_tokenizer(gunpoint, cfg, seed=1, progress=False, stop_after_epoch=2)
+    assert not part.path.exists() and len(part.history) == 2
+    resumed = train_tokenizer(gunpoint, cfg, seed=1, progress=False)
+    assert len(resumed.history) == 4
+    a, b = full.model.state_dict(), resumed.model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_cache_and_checkpoint_rebuild(gunpoint):
+    cfg = get_config("smoke")
+    first = train_tokenizer(gunpoint, cfg, seed=0, progress=False)
+    mtime = first.path.stat().st_mtime
+    again = train_tokenizer(gunpoint, cfg, seed=0, progress=False)
+    assert again.path == first.path and again.path.stat().st_mtime == mtime  # loaded, not retrained
+    model, history, stored = load_tokenizer(first.path)  # weights_only=True inside
+    assert stored == cfg and not model.training and len(history) == cfg.stage1.epochs
+    x = torch.as_tensor(gunpoint.x_test[:4])
+    torch.testing.assert_close(model(x).x_hat, first.model.eval()(x).x_hat)
+    other = train_tokenizer(gunpoint, cfg, seed=1, progress=False)
+    assert other.path != first.path

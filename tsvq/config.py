@@ -1,0 +1,171 @@
+"""Frozen configuration dataclasses and the three named profiles.
+
+Every default is the thesis value (the ``paper`` profile); ``smoke`` and ``cpu`` are named sets of
+overrides on top of it, never copies. A checkpoint stores ``dataclasses.asdict`` of its config and
+rebuilds from it alone (:func:`from_dict`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+PROFILES = ("smoke", "cpu", "paper")
+SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg")
+AUGMENTATIONS = ("none", "warp", "slice", "gauss")
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    """Stage-1 VQ-VAE in the time-frequency domain (DESIGN.md "Stage 1")."""
+
+    n_fft: int = 8  # STFT window; hop = n_fft // 4, 5 frequency rows
+    bands: str = "single"  # "single" (thesis) or "lf_hf" (TimeVQVAE 2023)
+    downsampled_width: int = 8  # target token columns (LF band in lf_hf mode)
+    hf_downsampled_width: int = 32  # token columns of the HF band in lf_hf mode
+    hidden_dim: int = 64  # conv channels == code dimension d
+    n_res_blocks: int = 4
+    codebook_size: int = 32  # K
+    ema_decay: float = 0.9
+    ema_eps: float = 1e-5  # Laplace smoothing
+    commitment_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SSLConfig:
+    """The NC-VQVAE self-supervised branch (DESIGN.md "Stage 1 with SSL")."""
+
+    method: str = "none"  # none | barlowtwins | vicreg | vibcreg
+    augmentation: str = "warp"  # warp | slice | gauss
+    aug_recon_weight: float = 0.1
+    proj_dim: int = 4096  # projector width, 3 linear layers
+    weight: float | None = None  # None: the thesis weight of the method (1 BT, 0.01 VICReg/VIbCReg)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation of one stage (AdamW + cosine schedule)."""
+
+    epochs: int = 1000
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    val_every: int = 10  # epochs between validation passes
+    ckpt_every: int = 50  # epochs between resumable checkpoints
+
+
+@dataclass(frozen=True)
+class PriorConfig:
+    """Stage-2 bidirectional MaskGIT transformer (DESIGN.md "Stage 2")."""
+
+    variant: str = "token"  # token (TimeVQVAE) | embedding (NC-VQVAE)
+    hidden_dim: int = 256
+    depth: int = 4
+    heads: int = 2
+    ff_mult: int = 1
+    p_uncond: float = 0.2  # label dropout to the null class, training only
+    dropout: float = 0.0
+    T: int = 10  # iterative decoding steps
+    choice_temperature: float = 4.0
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """FCN evaluator and sample-quality metrics (DESIGN.md "Evaluation")."""
+
+    fcn_epochs: int = 1000
+    fcn_batch_size: int = 64
+    fcn_lr: float = 1e-3
+    fcn_patience: int = 100  # early stopping on VAL accuracy
+    cas_min_samples: int = 1000
+    n_is_splits: int = 10
+    rocket_kernels: int = 10000
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "paper"
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    ssl: SSLConfig = field(default_factory=SSLConfig)
+    stage1: TrainConfig = field(default_factory=TrainConfig)
+    prior: PriorConfig = field(default_factory=PriorConfig)
+    stage2: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=256))
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# Overrides per profile, applied on top of the thesis defaults.
+_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
+    "paper": {},
+    "cpu": {
+        "tokenizer": {"hidden_dim": 32, "n_res_blocks": 2},
+        "ssl": {"proj_dim": 256},
+        "stage1": {"epochs": 150, "val_every": 10, "ckpt_every": 25},
+        "prior": {"hidden_dim": 128, "depth": 2},
+        "stage2": {"epochs": 150, "val_every": 1, "ckpt_every": 25, "batch_size": 128},
+        "eval": {"fcn_epochs": 150, "fcn_patience": 40, "rocket_kernels": 2000},
+    },
+    "smoke": {
+        "tokenizer": {"hidden_dim": 16, "n_res_blocks": 1},
+        "ssl": {"proj_dim": 32},
+        "stage1": {"epochs": 2, "batch_size": 32, "val_every": 1, "ckpt_every": 1},
+        "prior": {"hidden_dim": 32, "depth": 1, "T": 4},
+        "stage2": {"epochs": 2, "batch_size": 32, "val_every": 1, "ckpt_every": 1},
+        "eval": {"fcn_epochs": 2, "fcn_patience": 2, "cas_min_samples": 64, "rocket_kernels": 200},
+    },
+}
+
+
+def get_config(profile: str = "cpu", **sections: dict[str, Any]) -> Config:
+    """The config of a profile, with optional per-section overrides.
+
+    >>> get_config("cpu", ssl={"method": "vibcreg", "augmentation": "slice"}).ssl.method
+    'vibcreg'
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    cfg = Config(profile=profile)
+    for overrides in (_OVERRIDES[profile], sections):
+        for name, values in overrides.items():
+            if values:
+                cfg = replace(cfg, **{name: replace(getattr(cfg, name), **values)})
+    validate(cfg)
+    return cfg
+
+
+def validate(cfg: Config) -> None:
+    if cfg.tokenizer.bands not in ("single", "lf_hf"):
+        raise ValueError(f"bands must be 'single' or 'lf_hf', got {cfg.tokenizer.bands!r}")
+    if cfg.ssl.method not in SSL_METHODS:
+        raise ValueError(f"ssl method must be one of {SSL_METHODS}, got {cfg.ssl.method!r}")
+    if cfg.ssl.augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {cfg.ssl.augmentation!r}")
+    if cfg.prior.variant not in ("token", "embedding"):
+        raise ValueError(f"prior variant must be 'token' or 'embedding', got {cfg.prior.variant!r}")
+
+
+def to_dict(cfg: Config) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def from_dict(d: dict) -> Config:
+    """Rebuild a :class:`Config` from :func:`to_dict` output (e.g. stored in a checkpoint)."""
+    kwargs = {}
+    for f in fields(Config):
+        if f.name not in d:
+            continue
+        sub = d[f.name]
+        kwargs[f.name] = sub if not isinstance(sub, dict) else _sub_type(f.name)(**sub)
+    cfg = Config(**kwargs)
+    validate(cfg)
+    return cfg
+
+
+def _sub_type(name: str):
+    return {
+        "tokenizer": TokenizerConfig,
+        "ssl": SSLConfig,
+        "stage1": TrainConfig,
+        "prior": PriorConfig,
+        "stage2": TrainConfig,
+        "eval": EvalConfig,
+    }[name]

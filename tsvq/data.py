@@ -1,0 +1,251 @@
+"""UCR archive (2018 format) loading: official TRAIN/TEST, a seeded stratified VAL split, global z-scaling.
+
+Sources, in order: a folder in UCR-2018 layout (``data_dir`` or ``$TSVQ_DATA_DIR``), the datasets that ship
+inside aeon's wheel, then a download through aeon when the machine is online. Arrays follow aeon's contract:
+``(n_cases, n_channels=1, n_timepoints)`` float32; labels are int64 in ``0..K-1`` encoded from TRAIN.
+"""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+BUNDLED = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1")
+DEFAULT_DATASET = "GunPoint"
+
+
+class DatasetError(ValueError):
+    """A dataset that cannot be found or read; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class DatasetMeta:
+    name: str
+    length: int
+    n_classes: int
+    class_names: tuple[str, ...]
+    source: str  # folder path, "aeon (bundled)" or "aeon (download)"
+    mean: float  # scaling statistics, computed on the TRAIN part only
+    std: float
+    n_train: int
+    n_val: int
+    n_test: int
+
+
+@dataclass(frozen=True)
+class UCRDataset:
+    x_train: np.ndarray  # (n, 1, L) float32, z-scaled
+    y_train: np.ndarray  # (n,) int64
+    x_val: np.ndarray
+    y_val: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    meta: DatasetMeta
+
+    def denormalize(self, x):
+        """Back to the data's original scale (works for numpy arrays and torch tensors)."""
+        return x * self.meta.std + self.meta.mean
+
+    def split(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        if name not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test', got {name!r}")
+        return getattr(self, f"x_{name}"), getattr(self, f"y_{name}")
+
+
+# ----------------------------------------------------------------------------------------------- reading
+
+
+def _read_tsv(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
+    """Read one UCR-2018 ``.tsv`` file: label first, then the values, tab-separated."""
+    if not path.is_file():
+        raise DatasetError(f"{dataset}: file {path} is missing")
+    rows, labels = [], []
+    with open(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            fields = line.replace(",", "\t").split()
+            try:
+                values = [float(v) for v in fields[1:]]
+            except ValueError as e:
+                raise DatasetError(f"{dataset}: {path} line {lineno} is not numeric ({e}); the file is corrupt") from None
+            labels.append(fields[0])
+            rows.append(values)
+    if not rows:
+        raise DatasetError(f"{dataset}: {path} holds no series; the file is empty or corrupt")
+    lengths = {len(r) for r in rows}
+    if len(lengths) > 1:
+        short = next(i for i, r in enumerate(rows, 1) if len(r) != len(rows[0]))
+        raise DatasetError(
+            f"{dataset}: {path} has rows of {sorted(lengths)} values (first odd one: series {short}); "
+            "the file is truncated or the dataset has unequal lengths, which tsvq does not support"
+        )
+    x = np.asarray(rows, dtype=np.float64)
+    _check_values(x, path, dataset)
+    return x, np.asarray(labels)
+
+
+def _check_values(x: np.ndarray, where, dataset: str) -> None:
+    nan = np.isnan(x)
+    if not nan.any():
+        return
+    # UCR pads unequal-length series with trailing NaNs; NaNs inside a series are missing values.
+    trailing = np.flip(np.cumprod(np.flip(nan, axis=1), axis=1), axis=1).astype(bool)
+    if (nan == trailing).all():
+        raise DatasetError(
+            f"{dataset}: {where} has series of unequal length (NaN-padded); tsvq needs equal-length series"
+        )
+    raise DatasetError(f"{dataset}: {where} contains missing values (NaN); tsvq needs complete series")
+
+
+def _read_folder(folder: Path, name: str):
+    x_tr, y_tr = _read_tsv(folder / f"{name}_TRAIN.tsv", name)
+    x_te, y_te = _read_tsv(folder / f"{name}_TEST.tsv", name)
+    return x_tr, y_tr, x_te, y_te
+
+
+def _read_aeon(name: str, *, download: bool):
+    from aeon.datasets import load_classification
+
+    out = []
+    for split in ("train", "test"):
+        kwargs = {} if not download else {"extract_path": str(Path.home() / ".cache" / "tsvq" / "ucr")}
+        x, y = load_classification(name, split=split, **kwargs)
+        if isinstance(x, list) or x.ndim != 3:
+            raise DatasetError(f"{name}: aeon returned unequal-length series; tsvq needs equal-length series")
+        if x.shape[1] != 1:
+            raise DatasetError(f"{name}: has {x.shape[1]} channels; tsvq handles univariate series only")
+        x = x[:, 0, :].astype(np.float64)
+        _check_values(x, f"aeon {split} split", name)
+        out += [x, np.asarray(y).astype(str)]
+    return tuple(out)
+
+
+def _online(host: str = "timeseriesclassification.com", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _data_dir(data_dir) -> Path | None:
+    d = data_dir if data_dir is not None else os.environ.get("TSVQ_DATA_DIR")
+    return Path(d).expanduser() if d else None
+
+
+def local_datasets(data_dir=None) -> list[str]:
+    d = _data_dir(data_dir)
+    if d is None or not d.is_dir():
+        return []
+    return sorted(p.name for p in d.iterdir() if (p / f"{p.name}_TRAIN.tsv").is_file())
+
+
+def _read_raw(name: str, data_dir):
+    d = _data_dir(data_dir)
+    looked = []
+    if d is not None:
+        looked.append(str(d))
+        if (d / name).is_dir():
+            return (*_read_folder(d / name, name), str(d / name))
+    if name in BUNDLED:
+        return (*_read_aeon(name, download=False), "aeon (bundled)")
+    looked.append("aeon's bundled datasets")
+    if _online():
+        try:
+            return (*_read_aeon(name, download=True), "aeon (download)")
+        except DatasetError:
+            raise
+        except Exception as e:  # aeon raises assorted errors for unknown names
+            looked.append(f"aeon download ({type(e).__name__}: {e})")
+    else:
+        looked.append("aeon download (offline)")
+    available = sorted(set(local_datasets(data_dir)) | set(BUNDLED))
+    raise DatasetError(
+        f"dataset {name!r} not found; looked in: {'; '.join(looked)}. Available: {', '.join(available)}. "
+        "Set TSVQ_DATA_DIR to a folder in UCR-2018 layout (<Name>/<Name>_TRAIN.tsv)."
+    )
+
+
+# ----------------------------------------------------------------------------------------------- splitting
+
+
+def encode_labels(y_train: np.ndarray, y_test: np.ndarray, name: str):
+    """Encode labels 0..K-1 from TRAIN (numeric order when all labels are numbers)."""
+
+    def key(v):
+        try:
+            return (0, float(v), v)
+        except ValueError:
+            return (1, 0.0, v)
+
+    classes = sorted(set(y_train.tolist()), key=key)
+    unseen = sorted(set(y_test.tolist()) - set(classes), key=key)
+    if unseen:
+        raise DatasetError(f"{name}: TEST has labels {unseen} that never occur in TRAIN")
+    index = {c: i for i, c in enumerate(classes)}
+    enc = lambda y: np.array([index[v] for v in y], dtype=np.int64)  # noqa: E731
+    return enc(y_train), enc(y_test), tuple(str(c) for c in classes)
+
+
+def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (keep, held_out): per class, a seeded ``fraction`` held out (≥ 1 when the class has ≥ 2)."""
+    rng = np.random.default_rng(seed)
+    keep, held = [], []
+    for c in np.unique(y):
+        idx = rng.permutation(np.flatnonzero(y == c))
+        n_held = 0 if len(idx) < 2 or fraction <= 0 else min(len(idx) - 1, max(1, round(fraction * len(idx))))
+        held.append(idx[:n_held])
+        keep.append(idx[n_held:])
+    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
+
+
+def load_ucr(name: str = DEFAULT_DATASET, data_dir=None, *, val_fraction: float = 0.2, seed: int = 0) -> UCRDataset:
+    """Load a univariate UCR dataset as TRAIN / VAL / TEST.
+
+    VAL is a stratified, seeded ``val_fraction`` of the official TRAIN file; TEST is the official TEST
+    file and is meant for final metrics only. All splits are scaled with one mean/std of the TRAIN part.
+    """
+    x_tr, y_tr, x_te, y_te, source = _read_raw(name, data_dir)
+    if x_tr.shape[1] != x_te.shape[1]:
+        raise DatasetError(f"{name}: TRAIN series have length {x_tr.shape[1]} but TEST series {x_te.shape[1]}")
+    y_tr, y_te, class_names = encode_labels(y_tr, y_te, name)
+    keep, held = stratified_split(y_tr, val_fraction, seed)
+    x_va, y_va = x_tr[held], y_tr[held]
+    x_tr, y_tr = x_tr[keep], y_tr[keep]
+    mean, std = float(x_tr.mean()), float(x_tr.std())
+    scale = lambda x: ((x - mean) / std).astype(np.float32)[:, None, :]  # noqa: E731  (n, 1, L)
+    meta = DatasetMeta(
+        name=name,
+        length=x_tr.shape[1],
+        n_classes=len(class_names),
+        class_names=class_names,
+        source=source,
+        mean=mean,
+        std=std,
+        n_train=len(y_tr),
+        n_val=len(y_va),
+        n_test=len(y_te),
+    )
+    return UCRDataset(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te, meta)
+
+
+def list_datasets(data_dir=None) -> list[dict]:
+    """What is available: the local UCR folder and aeon's bundled sets, with sizes, length and classes."""
+    out = []
+    d = _data_dir(data_dir)
+    for name in local_datasets(data_dir):
+        x_tr, y_tr, x_te, _ = _read_folder(d / name, name)
+        out.append(dict(name=name, source=str(d / name), n_train=len(x_tr), n_test=len(x_te),
+                        length=x_tr.shape[1], n_classes=len(set(y_tr.tolist()))))
+    for name in BUNDLED:
+        if any(r["name"] == name for r in out):
+            continue
+        x_tr, y_tr, x_te, _ = _read_aeon(name, download=False)
+        out.append(dict(name=name, source="aeon (bundled)", n_train=len(x_tr), n_test=len(x_te),
+                        length=x_tr.shape[1], n_classes=len(set(y_tr.tolist()))))
+    return out

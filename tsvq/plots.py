@@ -1,0 +1,207 @@
+"""Figures for the book: each function takes data and returns a matplotlib ``Figure``.
+
+Every figure is closed in pyplot before it is returned, so pyplot keeps no reference to it: a notebook
+shows it exactly once (as the cell's last expression, or with ``display(fig)``), scripts can call these
+functions in a loop without accumulating open figures, and no display is needed (``fig.savefig``).
+"""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+# ----------------------------------------------------------------------------------------------- helpers
+
+DPI = 110
+COLORS = {  # one colour per role, shared across figures
+    "data": "#e8e8e8",
+    "transform": "#fdf1d6",
+    "network": "#d6e6f5",
+    "quantiser": "#f9d3b4",
+    "ssl": "#d5ecd4",
+    "prior": "#e6dcf2",
+}
+
+
+def _figure(width: float, height: float) -> Figure:
+    # Made through pyplot so that Jupyter's inline backend knows how to render it, then closed at once
+    # so that the backend does not also show it at the end of the cell.
+    fig = plt.figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    plt.close(fig)
+    return fig
+
+
+def _box(ax, x: float, y: float, text: str, role: str, *, w: float = 1.6, h: float = 0.9, fontsize: float = 9):
+    """A rounded box centred on (x, y); returns its (left, right, bottom, top) edges for arrows."""
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - w / 2, y - h / 2), w, h, boxstyle="round,pad=0.02,rounding_size=0.12",
+            facecolor=COLORS[role], edgecolor="#444444", linewidth=1.0,
+        )
+    )
+    ax.text(x, y, text, ha="center", va="center", fontsize=fontsize)
+    return (x - w / 2, x + w / 2, y - h / 2, y + h / 2)
+
+
+def _arrow(ax, start, end, *, style: str = "-|>", ls: str = "-", color: str = "#333333", text: str = "",
+           text_offset=(0.0, 0.18), fontsize: float = 8):
+    ax.add_patch(
+        FancyArrowPatch(start, end, arrowstyle=style, mutation_scale=11, linewidth=1.1, linestyle=ls,
+                        color=color, shrinkA=0, shrinkB=0)
+    )
+    if text:
+        mx, my = (start[0] + end[0]) / 2 + text_offset[0], (start[1] + end[1]) / 2 + text_offset[1]
+        ax.text(mx, my, text, ha="center", va="center", fontsize=fontsize, color=color)
+
+
+# ----------------------------------------------------------------------------------------------- figures
+
+
+def plot_architecture() -> Figure:
+    """NC-VQVAE stage 1 (two branches sharing one encoder/decoder, SSL head) and the stage-2 MaskGIT prior.
+
+    Branch A is the TimeVQVAE tokenizer; branch B feeds an augmented view through the same encoder
+    without quantisation. The SSL loss ties the pooled quantised latent of A to the unquantised latent
+    of B, which is what pushes class-level semantics into the codebook.
+    """
+    fig = _figure(10.5, 5.6)
+    ax = fig.add_subplot()
+    ax.set_xlim(-0.3, 15.3)
+    ax.set_ylim(-0.2, 8.9)
+    ax.set_axis_off()
+
+    ya, yb, ys = 7.3, 3.9, 5.6  # branch A, branch B, SSL head
+    xs = dict(x=0.6, stft=2.5, enc=4.6, vq=6.9, dec=9.2, istft=11.3, out=13.3)
+
+    ax.text(-0.2, 8.65, "Stage 1 — tokenizer with a self-supervised branch (NC-VQVAE)", fontsize=11,
+            fontweight="bold", va="center")
+    ax.text(15.2, ya + 0.75, "branch A: original view", fontsize=8.5, ha="right", style="italic")
+    ax.text(15.2, yb - 0.75, "branch B: augmented view", fontsize=8.5, ha="right", style="italic")
+
+    # branch A: x -> STFT -> encoder -> quantiser -> decoder -> iSTFT -> x_hat
+    a = {
+        "x": _box(ax, xs["x"], ya, "$x$", "data", w=0.9),
+        "stft": _box(ax, xs["stft"], ya, "STFT\n(re, im)", "transform"),
+        "enc": _box(ax, xs["enc"], ya, "encoder\n(time ↓ only)", "network"),
+        "vq": _box(ax, xs["vq"], ya, "quantiser\ncodebook $K\\times d$", "quantiser", w=1.8),
+        "dec": _box(ax, xs["dec"], ya, "decoder", "network"),
+        "istft": _box(ax, xs["istft"], ya, "iSTFT", "transform"),
+        "out": _box(ax, xs["out"], ya, "$\\hat{x}$", "data", w=0.9),
+    }
+    chain = ["x", "stft", "enc", "vq", "dec", "istft", "out"]
+    labels = {("enc", "vq"): "$z$", ("vq", "dec"): "$z_q$"}
+    for s, e in zip(chain, chain[1:]):
+        _arrow(ax, (a[s][1], ya), (a[e][0], ya), text=labels.get((s, e), ""))
+
+    # branch B: x' -> STFT -> encoder -> (no quantiser) -> decoder -> iSTFT -> x'_hat
+    b = {
+        "x": _box(ax, xs["x"], yb, "$x'$", "data", w=0.9),
+        "stft": _box(ax, xs["stft"], yb, "STFT\n(re, im)", "transform"),
+        "enc": _box(ax, xs["enc"], yb, "encoder", "network"),
+        "dec": _box(ax, xs["dec"], yb, "decoder", "network"),
+        "istft": _box(ax, xs["istft"], yb, "iSTFT", "transform"),
+        "out": _box(ax, xs["out"], yb, "$\\hat{x}'$", "data", w=0.9),
+    }
+    chain = ["x", "stft", "enc", "dec", "istft", "out"]
+    for s, e in zip(chain, chain[1:]):
+        _arrow(ax, (b[s][1], yb), (b[e][0], yb), text="$z'$ (not quantised)" if s == "enc" else "",
+               text_offset=(-0.9, 0.2))
+
+    # augmentation and weight sharing
+    _arrow(ax, (xs["x"], a["x"][2]), (xs["x"], b["x"][3]), text="augment\nwarp | slice | gauss",
+           text_offset=(0.05, 0.0))
+    for k in ("enc", "dec"):
+        _arrow(ax, (xs[k], a[k][2]), (xs[k], b[k][3]), style="<|-|>", ls="--", color="#777777")
+        ax.text(xs[k] - 0.15, ys, "shared weights", rotation=90, ha="center", va="center", fontsize=7.5,
+                color="#777777")
+
+    # SSL head between the branches: pooled z_q (branch A) against pooled z' (branch B)
+    ssl = _box(ax, xs["vq"], ys, "SSL head: [avg ‖ max] pool → projector\n"
+               "$\\mathcal{L}_{\\mathrm{SSL}}$: Barlow Twins | VICReg | VIbCReg", "ssl", w=3.9, h=0.9, fontsize=8.5)
+    _arrow(ax, (xs["vq"], a["vq"][2]), (xs["vq"], ssl[3]))
+    ax.plot([xs["vq"]], [yb], "o", color="#333333", markersize=3)
+    _arrow(ax, (xs["vq"], yb), (xs["vq"], ssl[2]))
+
+    # loss annotations
+    ax.text(xs["out"], a["out"][2] - 0.25, "MSE time + STFT\n+ commitment", ha="center", va="top", fontsize=7.5)
+    ax.text(xs["out"], b["out"][3] + 0.25, "MSE × aug_recon_weight", ha="center", va="bottom", fontsize=7.5)
+
+    # stage 2
+    ax.plot([-0.2, 15.2], [2.75, 2.75], color="#bbbbbb", linewidth=0.8)
+    ax.text(-0.2, 2.35, "Stage 2 — prior over tokens (MaskGIT)", fontsize=11, fontweight="bold", va="center")
+    y2 = 1.0
+    s2 = [
+        _box(ax, 1.1, y2, "class $c$ or ∅\n+ stage-1 token grid\n(partly [MASK])", "data", w=2.0, h=1.15, fontsize=8),
+        _box(ax, 4.3, y2, "bidirectional transformer\ntoken | embedding prior", "prior", w=3.0, h=1.15, fontsize=8.5),
+        _box(ax, 7.9, y2, "iterative decoding\n$T$ steps, cosine re-masking\nCFG: $\\ell_\\emptyset + s(\\ell_c-\\ell_\\emptyset)$",
+             "prior", w=3.4, h=1.15, fontsize=8),
+        _box(ax, 11.2, y2, "frozen codebook\n+ decoder + iSTFT", "network", w=2.4, h=1.15, fontsize=8.5),
+        _box(ax, 13.6, y2, "$\\tilde{x}$", "data", w=0.9, h=1.15),
+    ]
+    for s, e in zip(s2, s2[1:]):
+        _arrow(ax, (s[1], y2), (e[0], y2))
+    return fig
+
+
+def plot_examples_per_class(ds, *, n_per_class: int = 8, split: str = "train", seed: int = 0) -> Figure:
+    """A few series of every class (thin lines) and the class mean (thick), one panel per class.
+
+    Seeing the classes side by side shows what a tokenizer has to keep apart; shared y-limits keep
+    amplitudes comparable across panels. Values are in the z-scaled units the models see.
+    """
+    x, y = ds.split(split)
+    x = x[:, 0, :]  # (n, L)
+    names = ds.meta.class_names
+    k = len(names)
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    fig = _figure(3.2 * cols, 2.3 * rows)
+    axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
+    rng = np.random.default_rng(seed)
+    t = np.arange(x.shape[1])
+    for c, ax in enumerate(axes.flat):
+        if c >= k:
+            ax.set_axis_off()
+            continue
+        members = np.flatnonzero(y == c)
+        color = f"C{c % 10}"
+        if len(members):
+            pick = rng.choice(members, size=min(n_per_class, len(members)), replace=False)
+            ax.plot(t, x[pick].T, color=color, alpha=0.35, linewidth=0.8)
+            ax.plot(t, x[members].mean(axis=0), color=color, linewidth=2.2)
+        ax.set_title(f"class {names[c]}  (n={len(members)})", fontsize=9)
+        ax.grid(alpha=0.3)
+    for ax in axes[-1]:
+        ax.set_xlabel("time step")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("z-scaled value")
+    fig.suptitle(f"{ds.meta.name}: {split.upper()} examples per class (thick: class mean)", fontsize=10)
+    return fig
+
+
+def plot_class_balance(ds) -> Figure:
+    """Series per class in TRAIN, VAL and TEST as grouped bars.
+
+    Imbalance matters twice in this project: the probes' accuracy and CAS both depend on it, and
+    CAS samples each class as often as TRAIN holds it.
+    """
+    names = ds.meta.class_names
+    k = len(names)
+    splits = ("train", "val", "test")
+    fig = _figure(max(4.0, 0.9 * k + 2.5), 2.8)
+    ax = fig.add_subplot()
+    width = 0.8 / len(splits)
+    pos = np.arange(k)
+    for i, split in enumerate(splits):
+        counts = np.bincount(ds.split(split)[1], minlength=k)
+        bars = ax.bar(pos + (i - 1) * width, counts, width, label=f"{split.upper()} (n={counts.sum()})",
+                      color=f"C{i}", alpha=0.85)
+        ax.bar_label(bars, fontsize=7, padding=1)
+    ax.set_xticks(pos, [str(n) for n in names])
+    ax.set_xlabel("class")
+    ax.set_ylabel("series")
+    ax.margins(y=0.15)
+    ax.legend(fontsize=8, frameon=False)
+    ax.set_title(f"{ds.meta.name}: class balance per split", fontsize=10)
+    return fig

@@ -1,0 +1,206 @@
+"""Execute the book's notebooks for one dataset with papermill.
+
+Each ``book/<name>.py`` (percent format) is converted in memory with jupytext and executed by papermill
+into ``book/executed/<dataset>/<name>.ipynb`` (per-dataset chapters) or ``book/executed/<name>.ipynb``
+(chapters executed once, such as the method). The ``.py`` source is only ever read. A failing notebook
+is reported with its path and failing cell, and the remaining notebooks still run.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .book import CHAPTERS, EXECUTED, chapter, repo_root
+
+KERNEL_NAME = "tsvq"
+
+
+@dataclass(frozen=True)
+class NotebookResult:
+    name: str
+    source: Path  # the .py that was executed
+    output: Path  # the executed .ipynb (written also when the notebook failed)
+    ok: bool
+    seconds: float
+    error: str | None = None  # "ValueError: message"
+    cell: int | None = None  # 0-based index of the failing cell in the source notebook
+    line: int | None = None  # 1-based line of that cell's "# %%" marker in the .py
+
+    def describe(self) -> str:
+        if self.ok:
+            return f"ok      {self.source} -> {self.output} ({self.seconds:.1f} s)"
+        where = "" if self.cell is None else f" cell {self.cell}" + ("" if self.line is None else f" (line {self.line})")
+        return f"FAILED  {self.source}{where}: {self.error}\n        executed copy with the traceback: {self.output}"
+
+
+def ensure_kernel() -> str:
+    """Register a Jupyter kernel named ``tsvq`` that runs this interpreter; return its name.
+
+    Installed under ``sys.prefix`` (inside the venv), so a fresh venv needs no manual step and the
+    notebooks run with exactly the packages the runner sees.
+    """
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    def argv0() -> str | None:
+        try:
+            return KernelSpecManager().get_kernel_spec(KERNEL_NAME).argv[0]
+        except NoSuchKernel:
+            return None
+
+    if argv0() != sys.executable:
+        from ipykernel.kernelspec import install
+
+        install(kernel_name=KERNEL_NAME, display_name="Python (tsvq)", prefix=sys.prefix)
+        found = argv0()
+        if found != sys.executable:
+            raise RuntimeError(
+                f"a kernel named {KERNEL_NAME!r} that runs {found} shadows the one just installed for "
+                f"{sys.executable}; remove it with `jupyter kernelspec remove {KERNEL_NAME}` and retry"
+            )
+    return KERNEL_NAME
+
+
+def notebook_sources(notebooks=None, root: Path | None = None) -> list[Path]:
+    """The ``.py`` files to run: chapter names or paths; by default every chapter notebook that exists."""
+    root = Path(root or repo_root())
+    if notebooks is None:
+        paths = [root / "book" / f"{c.name}.py" for c in CHAPTERS if c.scope != "text"]
+        return [p for p in paths if p.is_file()]
+    out = []
+    for nb in notebooks:
+        p = Path(nb)
+        if p.suffix != ".py":
+            p = root / "book" / f"{nb}.py"
+        if not p.is_file():
+            known = ", ".join(c.name for c in CHAPTERS if (root / "book" / f"{c.name}.py").is_file())
+            raise FileNotFoundError(f"notebook {nb!r} not found at {p}; available: {known}")
+        out.append(p.resolve())
+    return out
+
+
+def _cell_lines(py: Path) -> list[int]:
+    """1-based line of every percent-format cell marker in the source."""
+    return [i for i, line in enumerate(py.read_text().splitlines(), 1) if line.startswith("# %%")]
+
+
+def _with_dataset_title(nb, dataset: str) -> None:
+    """Append the dataset to the notebook's first ``# Title`` so each executed copy says what it shows."""
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            lines = cell.source.split("\n")
+            if lines and lines[0].startswith("# "):
+                lines[0] = f"{lines[0]} — {dataset}"
+                cell.source = "\n".join(lines)
+            return
+
+
+def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_dataset: bool,
+             progress: bool) -> NotebookResult:
+    import jupytext
+    import papermill as pm
+    from traitlets.config import Config
+
+    name = py.stem
+    nb = jupytext.read(py)  # in memory: nothing is written next to the source
+    if per_dataset:
+        _with_dataset_title(nb, params["dataset"])
+    for cell in nb.cells:  # the book shows the values of the run (papermill's injected cell), not the defaults
+        tags = cell.metadata.get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            cell.metadata["tags"] = [*tags, "remove-cell"]
+    nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python (tsvq)", "language": "python"}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            nb, str(out), parameters=params, kernel_name=kernel, language="python", cwd=str(cwd),
+            progress_bar={"desc": f"  {name}", "leave": False, "unit": "cell"} if progress else False,
+            # encrypt the kernel's local sockets (CurveZMQ) where the kernel supports it
+            config=Config(KernelManager={"transport_encryption": "auto"}),
+        )
+    except pm.PapermillExecutionError as e:
+        _record_source(out, py, cwd)
+        executed = jupytext.read(out) if out.is_file() else None
+        cell = _source_cell(executed, e.cell_index) if executed is not None else None
+        lines = _cell_lines(py)
+        line = lines[cell] if cell is not None and len(lines) == len(nb.cells) and cell < len(lines) else None
+        return NotebookResult(name, py, out, False, time.perf_counter() - start, f"{e.ename}: {e.evalue}", cell, line)
+    except Exception as e:  # the kernel died, a timeout, a broken notebook file
+        return NotebookResult(name, py, out, False, time.perf_counter() - start, f"{type(e).__name__}: {e}")
+    _record_source(out, py, cwd)
+    return NotebookResult(name, py, out, True, time.perf_counter() - start)
+
+
+def _record_source(out: Path, py: Path, root: Path) -> None:
+    """Point papermill's ``input_path`` at the .py (it holds the whole in-memory notebook otherwise)."""
+    import nbformat
+
+    if not out.is_file():
+        return
+    nb = nbformat.read(out, as_version=4)
+    nb.metadata.setdefault("papermill", {})["input_path"] = str(py.relative_to(root) if py.is_relative_to(root) else py)
+    nbformat.write(nb, out)
+
+
+def _source_cell(executed, index: int) -> int:
+    """Map a cell index of the executed notebook to the source, skipping papermill's injected cell."""
+    injected = sum(
+        1 for c in executed.cells[:index] if "injected-parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    return index - injected
+
+
+def run_book(
+    *,
+    dataset: str,
+    profile: str = "cpu",
+    seeds=(0,),
+    data_dir=None,
+    notebooks=None,
+    out_root=EXECUTED,
+    results_dir="results",
+    progress: bool = True,
+) -> list[NotebookResult]:
+    """Execute the book's notebooks for one dataset, in book order; return one result per notebook.
+
+    ``notebooks``: chapter names (``"datasets"``) or ``.py`` paths; default: every chapter notebook that
+    exists. ``out_root`` and a relative ``results_dir`` are taken from the repository root, which is
+    also the notebooks' working directory. Failures do not stop the run; check ``all(r.ok ...)``.
+    """
+    from tqdm.auto import tqdm
+
+    from .config import PROFILES
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds is empty; give at least one seed, e.g. seeds=(0,)")
+    root = repo_root()
+    sources = notebook_sources(notebooks, root)
+    out_root = Path(out_root) if Path(out_root).is_absolute() else root / out_root
+    params = dict(
+        dataset=dataset,
+        profile=profile,
+        seeds=seeds,
+        # a relative data_dir means "relative to where the command was typed"; notebooks run from the root
+        data_dir=None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
+        results_dir=str(results_dir),
+    )
+    kernel = ensure_kernel()
+    results = []
+    bar = tqdm(sources, desc=f"{dataset} ({profile})", unit="notebook", disable=not progress)
+    for py in bar:
+        ch = chapter(py.stem)
+        per_dataset = ch is None or ch.scope == "dataset"
+        out = out_root / dataset / f"{py.stem}.ipynb" if per_dataset else out_root / f"{py.stem}.ipynb"
+        bar.set_postfix_str(py.stem)
+        r = _run_one(py, out=out, params=params, kernel=kernel, cwd=root, per_dataset=per_dataset,
+                    progress=progress)
+        results.append(r)
+        if not r.ok:
+            tqdm.write(r.describe(), file=sys.stderr)
+    bar.close()
+    return results

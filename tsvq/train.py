@@ -1,0 +1,223 @@
+"""Training loops: a small resumable epoch loop shared by the stages, and stage-1 (tokenizer ± SSL) training.
+
+Every run lives in a cache folder keyed by config + dataset + seed (``tsvq.utils.cache_dir``): ``last.pt`` is
+the resumable state (weights, optimiser, schedule, RNG states, history) written every ``ckpt_every`` epochs,
+and the final artefact is written once training ends, so nothing is trained twice.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .config import Config, TrainConfig, from_dict, to_dict
+from .data import UCRDataset
+from .tokenizer import Tokenizer
+from .utils import cache_dir, default_device, seed_everything
+
+
+def _rng_state(gen: torch.Generator) -> dict:
+    return {"torch": torch.get_rng_state(), "gen": gen.get_state(),
+            "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
+            "numpy_pos": int(np.random.get_state()[2]), "python": repr(random.getstate())}
+
+
+def _set_rng_state(state: dict, gen: torch.Generator) -> None:
+    torch.set_rng_state(state["torch"])
+    gen.set_state(state["gen"])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
+    random.setstate(eval(state["python"]))  # a tuple of ints we wrote ourselves  # noqa: S307
+
+
+def fit(
+    *,
+    folder: Path,
+    modules: dict[str, nn.Module],
+    train_cfg: TrainConfig,
+    n_train: int,
+    step: Callable[[torch.Tensor, torch.Generator], dict[str, torch.Tensor]],
+    validate: Callable[[], dict[str, float]],
+    seed: int,
+    progress: bool = True,
+    stop_after_epoch: int | None = None,
+    desc: str = "train",
+) -> list[dict]:
+    """Resumable loop: AdamW + per-step cosine schedule over ``train_cfg.epochs``; returns the history.
+
+    ``step(batch_index, generator)`` returns a dict of losses whose "loss" entry is minimised.
+    ``stop_after_epoch`` ends the run early after saving a checkpoint (used to test resumption).
+    """
+    gen = seed_everything(seed)
+    params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
+    steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=train_cfg.epochs * steps_per_epoch)
+    history, start = [], 0
+    last = folder / "last.pt"
+    if last.exists():
+        state = torch.load(last, weights_only=True)
+        for k, m in modules.items():
+            m.load_state_dict(state["modules"][k])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        _set_rng_state(state["rng"], gen)
+        history, start = state["history"], state["epoch"]
+
+    def save(epoch):
+        torch.save({"modules": {k: m.state_dict() for k, m in modules.items()}, "opt": opt.state_dict(),
+                    "sched": sched.state_dict(), "rng": _rng_state(gen), "history": history, "epoch": epoch},
+                   folder / "last.tmp")
+        (folder / "last.tmp").replace(last)
+
+    bar = tqdm(range(start, train_cfg.epochs), desc=desc, disable=not progress, initial=start,
+               total=train_cfg.epochs, leave=False)
+    for epoch in bar:
+        for m in modules.values():
+            m.train()
+        perm = torch.randperm(n_train, generator=gen)
+        sums: dict[str, float] = {}
+        for i in range(steps_per_epoch):
+            idx = perm[i * train_cfg.batch_size:(i + 1) * train_cfg.batch_size]
+            if len(idx) < 2:  # BatchNorm needs two samples
+                continue
+            losses = step(idx, gen)
+            opt.zero_grad(set_to_none=True)
+            losses["loss"].backward()
+            opt.step()
+            sched.step()
+            for k, v in losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / steps_per_epoch
+        row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], **{f"train_{k}": v for k, v in sums.items()}}
+        if (epoch + 1) % train_cfg.val_every == 0 or epoch + 1 == train_cfg.epochs:
+            for m in modules.values():
+                m.eval()
+            row.update({f"val_{k}": v for k, v in validate().items()})
+        history.append(row)
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
+        done = epoch + 1 == train_cfg.epochs
+        if (epoch + 1) % train_cfg.ckpt_every == 0 or done or epoch + 1 == stop_after_epoch:
+            save(epoch + 1)
+        if epoch + 1 == stop_after_epoch and not done:
+            break
+    bar.close()
+    return history
+
+
+# ----------------------------------------------------------------------------------------------- stage 1
+
+
+def tokenizer_cache_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
+    ssl = cfg.ssl if cfg.ssl.method != "none" else "none"  # the augmentation is irrelevant without SSL
+    m = ds.meta
+    return (m.name, m.length, m.n_train, m.n_val, seed, cfg.tokenizer, ssl, cfg.stage1)
+
+
+@dataclass
+class TrainedTokenizer:
+    model: Tokenizer
+    history: list[dict]
+    path: Path
+    config: Config
+
+
+@torch.no_grad()
+def evaluate_reconstruction(model: Tokenizer, x: np.ndarray, *, device=None, batch_size: int = 512) -> dict[str, float]:
+    """Time-domain MSE on normalised data, STFT MSE and codebook perplexity over a whole split, in eval mode."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    n, tm, sm, counts = len(x), 0.0, 0.0, {}
+    for i in range(0, n, batch_size):
+        xb = torch.as_tensor(x[i:i + batch_size], device=device)
+        out = model(xb)
+        tm += float(out.time_mse) * len(xb) / n
+        sm += float(out.stft_mse) * len(xb) / n
+        for k, idx in out.indices.items():
+            c = torch.bincount(idx.flatten(), minlength=model.config.codebook_size).float().cpu()
+            counts[k] = counts.get(k, 0) + c
+    model.train(was_training)
+    res = {"time_mse": tm, "stft_mse": sm}
+    for k, c in counts.items():
+        p = c / c.sum()
+        res[f"perplexity_{k}" if len(counts) > 1 else "perplexity"] = float(torch.exp(-(p * torch.log(p + 1e-10)).sum()))
+        res[f"usage_{k}" if len(counts) > 1 else "usage"] = int((c > 0).sum())
+    return res
+
+
+def train_tokenizer(
+    ds: UCRDataset,
+    cfg: Config,
+    *,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    use_cache: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainedTokenizer:
+    """Train the stage-1 tokenizer (with the NC-VQVAE SSL branch when ``cfg.ssl.method != 'none'``)."""
+    device = torch.device(device) if device is not None else default_device()
+    folder = cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, seed))
+    final = folder / "tokenizer.pt"
+    if use_cache and final.exists():
+        model, history, _ = load_tokenizer(final, device=device)
+        return TrainedTokenizer(model, history, final, cfg)
+
+    seed_everything(seed)
+    model = Tokenizer(config=cfg.tokenizer, length=ds.meta.length).to(device)
+    modules: dict[str, nn.Module] = {"tokenizer": model}
+    ssl_head = None
+    if cfg.ssl.method != "none":
+        from .augment import augment
+        from .ssl import THESIS_WEIGHTS, build_ssl_head
+
+        if cfg.tokenizer.bands != "single":
+            raise ValueError("the SSL branch is defined for the single-band tokenizer (bands='single')")
+        ssl_head = build_ssl_head(cfg.ssl.method, latent_dim=cfg.tokenizer.hidden_dim, proj_dim=cfg.ssl.proj_dim).to(device)
+        modules["ssl_head"] = ssl_head
+        ssl_weight = cfg.ssl.weight if cfg.ssl.weight is not None else THESIS_WEIGHTS[cfg.ssl.method]
+    x_train = torch.as_tensor(ds.x_train, device=device)
+    model.init_codebooks(x_train[: cfg.stage1.batch_size], torch.Generator().manual_seed(seed))
+
+    def step(idx, gen):
+        x = x_train[idx.to(device)]
+        out = model(x)
+        losses = {"loss": out.loss, "time_mse": out.time_mse, "stft_mse": out.stft_mse, "commitment": out.commitment}
+        if ssl_head is not None:
+            x_aug = augment(x, cfg.ssl.augmentation, gen)
+            z_aug = model.encode(x_aug)  # unquantised branch B
+            _, tm_a, sm_a = model.reconstruction_losses(x_aug, z_aug)
+            ssl = ssl_head(out.z_q["all"], z_aug["all"])["loss"]
+            losses["aug_recon"] = tm_a + sm_a
+            losses["ssl"] = ssl
+            losses["loss"] = out.loss + cfg.ssl.aug_recon_weight * losses["aug_recon"] + ssl_weight * ssl
+        return losses
+
+    def validate():
+        return evaluate_reconstruction(model, ds.x_val, device=device)
+
+    name = "naive" if cfg.ssl.method == "none" else f"{cfg.ssl.method}-{cfg.ssl.augmentation}"
+    history = fit(folder=folder, modules=modules, train_cfg=cfg.stage1, n_train=len(ds.x_train), step=step,
+                  validate=validate, seed=seed, progress=progress, stop_after_epoch=stop_after_epoch,
+                  desc=f"stage 1 {ds.meta.name} {name} seed {seed}")
+    model.eval()
+    if stop_after_epoch is None or stop_after_epoch >= cfg.stage1.epochs:
+        # The SSL head is discarded: the saved tokenizer is the VQ-VAE alone.
+        torch.save({"config": to_dict(cfg), "length": ds.meta.length, "state_dict": model.state_dict(),
+                    "history": history, "dataset": ds.meta.name, "seed": seed}, final)
+    return TrainedTokenizer(model, history, final, cfg)
+
+
+def load_tokenizer(path, *, device=None) -> tuple[Tokenizer, list[dict], Config]:
+    """Rebuild a tokenizer from its checkpoint alone (config + length + weights), in eval mode."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = from_dict(state["config"])
+    model = Tokenizer(config=cfg.tokenizer, length=state["length"])
+    model.load_state_dict(state["state_dict"])
+    model.to(device or default_device()).eval()
+    return model, state["history"], cfg
