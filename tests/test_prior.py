@@ -218,7 +218,6 @@ def test_context_tokens_are_used(variant):
     samples = sampler.sample(64, labels=0, guidance=2.0, context=context, generator=torch.Generator().manual_seed(0))
     assert samples.shape == (64, N_TOKENS)
     # samples follow their own context (chance agreement would be about 1/K)
-    print((samples == tokens).float().mean())
     assert (samples == tokens).float().mean() > 0.6
 
 
@@ -273,10 +272,10 @@ def test_guidance_zero_is_unconditional_sampling(trained):
     guided0 = sampler.sample(30, labels=labels, guidance=0.0, generator=torch.Generator().manual_seed(0))
     cond = sampler.sample(30, labels=labels, guidance=1.0, generator=torch.Generator().manual_seed(0))
     assert torch.equal(guided0, uncond)
-    # the labels do matter: conditional samples are mostly the class's own sequence
+    # the labels do matter: conditional samples follow their class's sequence, unconditional ones
+    # only by chance (about 1/3)
     assert not torch.equal(cond, uncond)
     accuracy = lambda x: (x == class_tokens(labels)).float().mean().item()  # noqa: E731
-    print(accuracy(cond), accuracy(uncond))
     assert accuracy(cond) > 0.6 and accuracy(cond) > accuracy(uncond) + 0.2
 
 

@@ -1,0 +1,29 @@
+# tsvq — two commands on a fresh clone: `make book` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+DATASET ?= GunPoint
+PROFILE ?= cpu
+SEEDS   ?= 0
+
+.PHONY: venv test book run clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+test: venv
+	$(PY) -m pytest -q
+
+run: venv
+	$(VENV)/bin/tsvq run --dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS)
+
+book: venv
+	$(PY) -m tsvq.book --default-dataset $(DATASET) --profile $(PROFILE)
+
+clean:
+	rm -rf _build

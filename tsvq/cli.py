@@ -1,0 +1,123 @@
+"""The ``tsvq`` command line: datasets, stage-1/2 training, probing, sampling, evaluation, book runs."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import AUGMENTATIONS, PROFILES, SSL_METHODS, get_config
+from .data import DatasetError, load_ucr
+
+
+def _common(p: argparse.ArgumentParser, *, ssl: bool = True, prior: bool = False) -> None:
+    p.add_argument("--dataset", required=True, help="UCR dataset name, e.g. GunPoint or ECG5000")
+    p.add_argument("--data-dir", default=None, help="UCR-2018 folder (default: $TSVQ_DATA_DIR, then aeon)")
+    p.add_argument("--profile", default="cpu", choices=PROFILES)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--bands", default="single", choices=("single", "lf_hf"))
+    p.add_argument("--device", default=None, help="cpu / cuda (default: cuda when available)")
+    if ssl:
+        p.add_argument("--ssl", default="none", choices=SSL_METHODS)
+        p.add_argument("--aug", default="warp", choices=AUGMENTATIONS[1:])
+    if prior:
+        p.add_argument("--prior", default="token", choices=("token", "embedding"))
+
+
+def _config(args):
+    sections = {"tokenizer": {"bands": args.bands}}
+    if hasattr(args, "ssl"):
+        sections["ssl"] = {"method": args.ssl, "augmentation": args.aug}
+    if hasattr(args, "prior"):
+        sections["prior"] = {"variant": args.prior}
+    return get_config(args.profile, **sections)
+
+
+def _out_dir(args, kind: str) -> Path:
+    d = Path(args.out_dir) / args.dataset
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def cmd_datasets(args) -> int:
+    from .data import list_datasets
+
+    rows = list_datasets(args.data_dir)
+    print(f"{'name':<24}{'train':>7}{'test':>7}{'length':>8}{'classes':>9}  source")
+    for r in rows:
+        print(f"{r['name']:<24}{r['n_train']:>7}{r['n_test']:>7}{r['length']:>8}{r['n_classes']:>9}  {r['source']}")
+    return 0
+
+
+def _tokenizer_report(args, ds, cfg):
+    import torch
+
+    from .plots import plot_reconstructions
+    from .probe import probe
+    from .train import evaluate_reconstruction, train_tokenizer
+
+    run = train_tokenizer(ds, cfg, seed=args.seed, device=args.device)
+    rec = evaluate_reconstruction(run.model, ds.x_test)
+    res = {"dataset": ds.meta.name, "profile": cfg.profile, "seed": args.seed, "bands": cfg.tokenizer.bands,
+           "ssl": cfg.ssl.method, "aug": cfg.ssl.augmentation if cfg.ssl.method != "none" else "none",
+           "test_time_mse": rec["time_mse"], "test_stft_mse": rec["stft_mse"],
+           **{k: v for k, v in rec.items() if k.startswith(("perplexity", "usage"))}, **probe(run.model, ds)}
+    print(f"tokenizer: {run.path}")
+    for k, v in res.items():
+        print(f"  {k:<16} {v:.4f}" if isinstance(v, float) else f"  {k:<16} {v}")
+    out = _out_dir(args, "tokenizer")
+    tag = f"{res['ssl']}-{res['aug']}-{cfg.tokenizer.bands}-{cfg.profile}-seed{args.seed}"
+    with torch.no_grad():
+        x = torch.as_tensor(ds.x_test[:6], device=next(run.model.parameters()).device)
+        x_hat = run.model(x).x_hat.cpu().numpy()
+    fig = plot_reconstructions(ds.x_test[:6], x_hat, ds.y_test[:6], class_names=ds.meta.class_names,
+                               title=f"{ds.meta.name} TEST reconstructions ({tag})")
+    fig.savefig(out / f"reconstruction-{tag}.png")
+    (out / f"tokenizer-{tag}.json").write_text(json.dumps(res, indent=1))
+    print(f"figure: {out / f'reconstruction-{tag}.png'}")
+    return 0
+
+
+def cmd_train_tokenizer(args) -> int:
+    return _tokenizer_report(args, load_ucr(args.dataset, args.data_dir), _config(args))
+
+
+def cmd_probe(args) -> int:
+    from .train import tokenizer_cache_key
+    from .utils import cache_dir
+
+    cfg = _config(args)
+    ds = load_ucr(args.dataset, args.data_dir)
+    if not (cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, args.seed)) / "tokenizer.pt").exists():
+        print(f"no cached tokenizer for these settings; train it first with `tsvq train-tokenizer`", file=sys.stderr)
+        return 2
+    return _tokenizer_report(args, ds, cfg)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="tsvq", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("datasets", help="list the datasets available locally and bundled with aeon")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_datasets)
+
+    for name, func, helptext in [
+        ("train-tokenizer", cmd_train_tokenizer, "train (or load) a stage-1 tokenizer and report TEST metrics"),
+        ("probe", cmd_probe, "SVM/KNN probes and reconstruction of a cached tokenizer"),
+    ]:
+        p = sub.add_parser(name, help=helptext)
+        _common(p)
+        p.add_argument("--out-dir", default="results/cli", help="where figures and JSON results go")
+        p.set_defaults(func=func)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
