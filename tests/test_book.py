@@ -15,6 +15,7 @@ jupytext = pytest.importorskip("jupytext")
 pytest.importorskip("papermill")
 
 from tsvq.book import CHAPTERS, repo_root, toc_text, write_toc  # noqa: E402
+from tsvq.data import DatasetError  # noqa: E402
 from tsvq.runner import run_book  # noqa: E402
 
 ROOT = repo_root(Path(__file__).parent)
@@ -109,6 +110,8 @@ def test_runner_rejects_unknown_notebooks_and_profiles():
         run_book(dataset="GunPoint", profile="smoke", notebooks=["no_such_chapter"], progress=False)
     with pytest.raises(ValueError, match="unknown profile"):
         run_book(dataset="GunPoint", profile="fast", notebooks=["datasets"], progress=False)
+    with pytest.raises(DatasetError, match="'NoSuchSet' not found"):
+        run_book(dataset="NoSuchSet", profile="smoke", notebooks=["datasets"], data_dir=ROOT / "book", progress=False)
 
 
 def test_every_chapter_notebook_follows_the_conventions():
@@ -190,3 +193,29 @@ def test_config_builds_offline_from_executed_notebooks_only():
     assert "sphinx-mathjax-offline" in cfg["sphinx"]["extra_extensions"]
     assert {"book/*.py", ".venv", "book/_notebooks", "tests"} <= set(cfg["exclude_patterns"])
     assert json.dumps(cfg).count("http") == 0
+
+
+def test_check_book_finds_missing_files_anchors_and_remote_scripts(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_book", ROOT / "scripts" / "check_book.py")
+    check_book = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_book)
+
+    (tmp_path / "img").mkdir()
+    (tmp_path / "img" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "b.html").write_text('<html><head></head><body><h1 id="top">B</h1></body></html>')
+    good = '<a href="b.html#top">b</a><a href="#here" id="here">self</a><img src="img/ok.png"><a href="https://arxiv.org">x</a>'
+    (tmp_path / "a.html").write_text(f"<html><head></head><body>{good}</body></html>")
+    pages = sorted(tmp_path.glob("*.html"))
+    assert check_book.static_checks(tmp_path, pages)[0] == []
+
+    bad = ('<a href="missing.html">m</a><a href="b.html#nowhere">n</a><img src="img/gone.png">'
+           '<script src="https://cdn.jsdelivr.net/x.js"></script><script>const U = "https://unpkg.com/y";</script>')
+    (tmp_path / "a.html").write_text(f"<html><head></head><body>{good}{bad}</body></html>")
+    problems, stats = check_book.static_checks(tmp_path, pages)
+    assert len(problems) == 5, problems
+    for needle in ("missing page missing.html", "missing anchor b.html#nowhere", "missing file img/gone.png",
+                   "remote URL https://cdn.jsdelivr.net/x.js", "inline script names a remote URL"):
+        assert any(needle in p for p in problems), needle
+    assert stats["external_links"] == 1

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 EXECUTED = "book/executed"  # papermill's output, relative to the repository root
-SCOPES = ("text", "book", "dataset")
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,7 @@ def results_path(results_dir, dataset: str, profile: str, name: str) -> Path:
 
 
 def dataset_table(ds):
-    """One row per split (TRAIN / VAL / TEST): series, length, classes; the source and scaling below."""
+    """One row per split (TRAIN / VAL / TEST): number of series, length, and how many classes occur."""
     import pandas as pd
 
     m = ds.meta
@@ -184,7 +183,7 @@ def executed_chapters(root: Path | None = None, executed: str = EXECUTED) -> lis
 
 def _landing_page(ch: Chapter, datasets: list[str], ex: Path) -> str:
     """Markdown for a per-dataset chapter: the question, then one linked row per executed dataset."""
-    lines = [f"# {ch.title}", "", ch.lead, "", "| dataset | profile | seeds | executed |", "| --- | --- | --- | --- |"]
+    lines = [f"# {ch.title}", "", ch.lead, "", "| dataset | profile | seeds | executed (UTC) |", "| --- | --- | --- | --- |"]
     for d in datasets:
         pm = _notebook_state(ex / d / f"{ch.name}.ipynb") or {}
         params = pm.get("parameters", {})
@@ -262,3 +261,41 @@ def build_book(*, strict: bool = True, root: Path | None = None, clean: bool = F
     if proc.returncode != 0:
         raise RuntimeError(f"jupyter-book build failed (exit {proc.returncode}); the messages above say where")
     return root / "_build" / "html"
+
+
+def main(argv=None) -> int:
+    """``python -m tsvq.book``: build the book; on a checkout where no dataset ran yet, run one first."""
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m tsvq.book", description=main.__doc__)
+    ap.add_argument("--default-dataset", default="GunPoint",
+                    help="dataset whose notebooks are executed first when book/executed/ holds no dataset yet")
+    ap.add_argument("--profile", default="cpu", help="profile of that first run (smoke | cpu | paper)")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--no-strict", dest="strict", action="store_false", help="let Sphinx warnings pass")
+    ap.add_argument("--clean", action="store_true", help="remove the previous build first")
+    args = ap.parse_args(argv)
+
+    root = repo_root()
+    failed = []
+    if not any(datasets for ch, datasets in executed_chapters(root) if ch.scope == "dataset"):
+        from .runner import run_book
+
+        print(f"no executed dataset yet: running the notebooks for {args.default_dataset} ({args.profile}) first")
+        results = run_book(dataset=args.default_dataset, profile=args.profile, seeds=args.seeds,
+                           data_dir=args.data_dir)
+        failed = [r for r in results if not r.ok]
+    try:
+        out = build_book(strict=args.strict, root=root, clean=args.clean)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"book: {out / 'index.html'}")
+    for r in failed:
+        print(r.describe(), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -154,9 +154,9 @@ def plot_examples_per_class(ds, *, n_per_class: int = 8, split: str = "train", s
     x = x[:, 0, :]  # (n, L)
     names = ds.meta.class_names
     k = len(names)
-    cols = min(k, 4)
+    cols = min(k, 3)
     rows = -(-k // cols)
-    fig = _figure(3.2 * cols, 2.3 * rows)
+    fig = _figure(3.0 * cols, 2.2 * rows)
     axes = fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)
     rng = np.random.default_rng(seed)
     t = np.arange(x.shape[1])

@@ -98,7 +98,8 @@ class Block(nn.Module):
         self.resid_drop = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, S, C)
-        q, k, v = rearrange(self.qkv(self.norm1(x)), "b s (three h c) -> three b h s c", three=3, h=self.heads)
+        qkv = self.qkv(self.norm1(x))  # (B, S, 3C)
+        q, k, v = rearrange(qkv, "b s (three h c) -> three b h s c", three=3, h=self.heads)
         y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0)
         x = x + self.resid_drop(self.proj(rearrange(y, "b h s c -> b s (h c)")))
         return x + self.ff(self.norm2(x))
@@ -266,19 +267,28 @@ class Sampler:
     def __init__(self, *, prior: MaskGIT, T: int | None = None, choice_temperature: float | None = None):
         self.prior = prior
         self.T = prior.config.T if T is None else T
-        self.choice_temperature = prior.config.choice_temperature if choice_temperature is None else choice_temperature
+        if choice_temperature is None:
+            choice_temperature = prior.config.choice_temperature
+        self.choice_temperature = choice_temperature
         if self.T < 1:
             raise ValueError(f"T must be >= 1, got {self.T}")
         self.n_forward_passes = 0
 
     def guided_logits(
-        self, tokens: Tensor, mask: Tensor, labels: Tensor | None, guidance: float, context: Tensor | None = None
+        self,
+        tokens: Tensor,
+        mask: Tensor,
+        labels: Tensor | None,
+        guidance: float,
+        context: Tensor | None = None,
     ) -> Tensor:
         """Logits (B, N, K) for one decoding step.
 
-        labels None: unconditional (null class). guidance == 1: plain conditional, one pass.
-        Otherwise l_null + s (l_cond - l_null), with the conditional and the null half computed
-        in one forward pass over a doubled batch.
+        labels None: unconditional, the null class in one pass (guidance is ignored).
+        guidance == 1: plain conditional sampling, one pass of batch B (the guided formula at
+        s = 1 is l_cond itself, so the null half would be wasted work).
+        Otherwise classifier-free guidance l_null + guidance * (l_cond - l_null), with the
+        conditional and the null halves computed in one forward pass over a doubled batch (2B).
         """
         B = tokens.shape[0]
         self.n_forward_passes += 1
@@ -311,6 +321,7 @@ class Sampler:
         """Draw n token grids (n, N) long.
 
         labels: None for unconditional samples, an int for one class, or (n,) long.
+        guidance: the classifier-free guidance scale s (0 = unconditional, 1 = conditional).
         given: (n, N) long with -1 where unknown; known entries are returned unchanged.
         context: (n, N_context) long for a prior built with context tokens.
         """
@@ -340,7 +351,8 @@ class Sampler:
             tokens, mask = given.clone(), ~known
             for s in range(self.T):
                 logits = self.guided_logits(tokens, mask, labels, guidance, context).float()  # (n, N, K)
-                sampled = (logits + _gumbel(tuple(logits.shape), generator, device)).argmax(-1)  # softmax sample
+                # Gumbel-max: an exact draw from softmax(logits) at every position
+                sampled = (logits + _gumbel(tuple(logits.shape), generator, device)).argmax(-1)  # (n, N)
                 log_p = logits.log_softmax(-1).gather(-1, sampled[..., None])[..., 0]  # (n, N)
                 tau = self.choice_temperature * (1 - (s + 1) / self.T)
                 confidence = log_p + tau * _gumbel((n, N), generator, device)

@@ -99,6 +99,7 @@ def _with_dataset_title(nb, dataset: str) -> None:
 def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_dataset: bool,
              progress: bool) -> NotebookResult:
     import jupytext
+    import nbformat
     import papermill as pm
     from traitlets.config import Config
 
@@ -122,7 +123,7 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
         )
     except pm.PapermillExecutionError as e:
         _record_source(out, py, cwd)
-        executed = jupytext.read(out) if out.is_file() else None
+        executed = nbformat.read(out, as_version=4) if out.is_file() else None
         cell = _source_cell(executed, e.cell_index) if executed is not None else None
         lines = _cell_lines(py)
         line = lines[cell] if cell is not None and len(lines) == len(nb.cells) and cell < len(lines) else None
@@ -189,6 +190,9 @@ def run_book(
         data_dir=None if data_dir is None else str(Path(data_dir).expanduser().resolve()),
         results_dir=str(results_dir),
     )
+    from .data import load_ucr
+
+    load_ucr(dataset, params["data_dir"])  # a dataset that cannot be read fails here, once, not in every notebook
     kernel = ensure_kernel()
     results = []
     bar = tqdm(sources, desc=f"{dataset} ({profile})", unit="notebook", disable=not progress)

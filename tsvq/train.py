@@ -221,3 +221,157 @@ def load_tokenizer(path, *, device=None) -> tuple[Tokenizer, list[dict], Config]
     model.load_state_dict(state["state_dict"])
     model.to(device or default_device()).eval()
     return model, state["history"], cfg
+
+
+# ----------------------------------------------------------------------------------------------- stage 2
+
+
+@dataclass
+class TrainedPrior:
+    """A frozen tokenizer with its MaskGIT prior(s): one per band, LF before HF in ``lf_hf`` mode."""
+
+    tokenizer: Tokenizer
+    priors: dict[str, nn.Module]
+    history: list[dict]
+    path: Path
+    config: Config
+    mean: float  # data scaling, to return samples in the original scale
+    std: float
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.tokenizer.parameters()).device
+
+    @torch.no_grad()
+    def sample(self, n: int, *, labels=None, guidance: float = 1.0, seed: int = 0, batch_size: int = 256) -> dict:
+        """``n`` samples: unconditional (labels None), one class (int) or per-sample labels (n,).
+
+        Returns tokens per band (n, N_b), ``x`` (n, 1, L) normalised as the training data, and ``x_raw`` in the
+        data's original scale.
+        """
+        from .prior import Sampler
+
+        gen = torch.Generator().manual_seed(seed)
+        if isinstance(labels, (int, np.integer)):
+            labels = torch.full((n,), int(labels), dtype=torch.long)
+        elif labels is not None:
+            labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
+        tokens = {b: [] for b in self.priors}
+        xs = []
+        for i in range(0, n, batch_size):
+            m = min(batch_size, n - i)
+            lab = None if labels is None else labels[i:i + m]
+            batch, context = {}, None
+            for b, prior in self.priors.items():
+                batch[b] = Sampler(prior=prior).sample(m, labels=lab, guidance=guidance, generator=gen, context=context)
+                context = batch[b]  # the HF prior is conditioned on the LF tokens just drawn
+                tokens[b].append(batch[b].cpu())
+            xs.append(self.tokenizer.detokenize(batch).cpu())
+        x = torch.cat(xs).numpy()
+        return {"tokens": {b: torch.cat(t).numpy() for b, t in tokens.items()}, "x": x,
+                "x_raw": x * self.std + self.mean}
+
+
+@torch.no_grad()
+def _tokens(model: Tokenizer, x: np.ndarray, device, batch_size: int = 512) -> dict[str, torch.Tensor]:
+    model.eval()
+    parts = [model.tokenize(torch.as_tensor(x[i:i + batch_size], device=device)) for i in range(0, len(x), batch_size)]
+    return {b: torch.cat([p[b] for p in parts]) for b in model.band_names}
+
+
+def _build_priors(tokenizer: Tokenizer, cfg: Config, n_classes: int) -> dict[str, nn.Module]:
+    from .prior import MaskGIT
+
+    priors, prev = {}, None
+    for b in tokenizer.band_names:  # "all", or "lf" then "hf"
+        priors[b] = MaskGIT(config=cfg.prior, n_tokens=tokenizer.n_tokens(b), codebook=tokenizer.codebook(b).detach().cpu().clone(),
+                            n_classes=n_classes, n_context_tokens=0 if prev is None else tokenizer.n_tokens(prev),
+                            context_codebook=None if prev is None else tokenizer.codebook(prev).detach().cpu().clone())
+        prev = b
+    return priors
+
+
+def prior_val_loss(priors: dict[str, nn.Module], tokens: dict[str, torch.Tensor], labels: torch.Tensor, *,
+                   seed: int = 1234, repeats: int = 4, batch_size: int = 512) -> dict[str, float]:
+    """Masked-token cross-entropy on held-out tokens, with masks from a fixed seed (comparable across epochs)."""
+    gen = torch.Generator().manual_seed(seed)
+    res, prev = {}, None
+    with torch.no_grad():
+        for b, prior in priors.items():
+            prior.eval()
+            total, count = 0.0, 0
+            for _ in range(repeats):
+                for i in range(0, len(labels), batch_size):
+                    ctx = None if prev is None else tokens[prev][i:i + batch_size]
+                    t = tokens[b][i:i + batch_size]
+                    total += float(prior.loss(t, labels[i:i + batch_size], generator=gen, context=ctx)["loss"]) * len(t)
+                    count += len(t)
+            res[f"loss_{b}"] = total / count
+            prev = b
+    res["loss"] = sum(v for k, v in res.items())
+    return res
+
+
+def train_prior(
+    ds: UCRDataset,
+    cfg: Config,
+    *,
+    seed: int = 0,
+    device=None,
+    progress: bool = True,
+    use_cache: bool = True,
+    stop_after_epoch: int | None = None,
+) -> TrainedPrior:
+    """Train the stage-2 MaskGIT prior(s) on the tokens of the (cached) stage-1 tokenizer of ``cfg``."""
+    device = torch.device(device) if device is not None else default_device()
+    key = (*tokenizer_cache_key(ds, cfg, seed), cfg.prior, cfg.stage2)
+    folder = cache_dir("prior", *key)
+    final = folder / "prior.pt"
+    if use_cache and final.exists():
+        return load_prior(final, device=device)
+
+    tokenizer = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model.eval()
+    for p in tokenizer.parameters():
+        p.requires_grad_(False)
+    tok_train, tok_val = _tokens(tokenizer, ds.x_train, device), _tokens(tokenizer, ds.x_val, device)
+    y_train = torch.as_tensor(ds.y_train, device=device)
+    y_val = torch.as_tensor(ds.y_val, device=device)
+    seed_everything(seed)
+    priors = {b: p.to(device) for b, p in _build_priors(tokenizer, cfg, ds.meta.n_classes).items()}
+
+    def step(idx, gen):
+        idx = idx.to(device)
+        losses, prev = {}, None
+        for b, prior in priors.items():
+            ctx = None if prev is None else tok_train[prev][idx]
+            losses[f"loss_{b}"] = prior.loss(tok_train[b][idx], y_train[idx], generator=gen, context=ctx)["loss"]
+            prev = b
+        losses["loss"] = sum(losses.values())
+        return losses
+
+    history = fit(folder=folder, modules=dict(priors), train_cfg=cfg.stage2, n_train=len(ds.x_train), step=step,
+                  validate=lambda: prior_val_loss(priors, tok_val, y_val), seed=seed, progress=progress,
+                  stop_after_epoch=stop_after_epoch, desc=f"stage 2 {ds.meta.name} {cfg.prior.variant} seed {seed}")
+    for p in priors.values():
+        p.eval()
+    if stop_after_epoch is None or stop_after_epoch >= cfg.stage2.epochs:
+        torch.save({"config": to_dict(cfg), "length": ds.meta.length, "n_classes": ds.meta.n_classes,
+                    "tokenizer": tokenizer.state_dict(), "priors": {b: p.state_dict() for b, p in priors.items()},
+                    "history": history, "mean": ds.meta.mean, "std": ds.meta.std, "dataset": ds.meta.name,
+                    "seed": seed}, final)
+    return TrainedPrior(tokenizer, priors, history, final, cfg, ds.meta.mean, ds.meta.std)
+
+
+def load_prior(path, *, device=None) -> TrainedPrior:
+    """Rebuild tokenizer and prior(s) from a prior checkpoint alone."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    cfg = from_dict(state["config"])
+    tokenizer = Tokenizer(config=cfg.tokenizer, length=state["length"])
+    tokenizer.load_state_dict(state["tokenizer"])
+    priors = _build_priors(tokenizer, cfg, state["n_classes"])
+    for b, p in priors.items():
+        p.load_state_dict(state["priors"][b])
+    device = device or default_device()
+    tokenizer.to(device).eval()
+    priors = {b: p.to(device).eval() for b, p in priors.items()}
+    return TrainedPrior(tokenizer, priors, state["history"], Path(path), cfg, state["mean"], state["std"])
