@@ -5,8 +5,10 @@ PY     := $(VENV)/bin/python
 DATASET ?= GunPoint
 PROFILE ?= cpu
 SEEDS   ?= 0
+DATA_DIR ?=
+NOTEBOOKS ?=
 
-.PHONY: venv test book run clean
+.PHONY: venv test book run check-book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,10 +22,13 @@ test: venv
 	$(PY) -m pytest -q
 
 run: venv
-	$(VENV)/bin/tsvq run --dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS)
+	$(VENV)/bin/tsvq run --dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 book: venv
-	$(PY) -m tsvq.book --default-dataset $(DATASET) --profile $(PROFILE)
+	$(PY) -m tsvq.book --default-dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+
+check-book: book
+	$(PY) scripts/check_book.py
 
 clean:
 	rm -rf _build

@@ -265,7 +265,8 @@ def main(argv=None) -> int:
     if not args.static_only:
         binary = find_chromium()
         if binary is None:
-            print("Chromium not found; install it (`apt-get install -y chromium`) or pass --static-only", file=sys.stderr)
+            print("Chromium not found; install it (`apt-get install -y chromium`) or pass --static-only",
+                  file=sys.stderr)
             return 2
         server = Server(site)
         profile = Path(tempfile.mkdtemp(prefix="check-book-chromium-"))

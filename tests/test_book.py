@@ -111,7 +111,8 @@ def test_runner_rejects_unknown_notebooks_and_profiles():
     with pytest.raises(ValueError, match="unknown profile"):
         run_book(dataset="GunPoint", profile="fast", notebooks=["datasets"], progress=False)
     with pytest.raises(DatasetError, match="'NoSuchSet' not found"):
-        run_book(dataset="NoSuchSet", profile="smoke", notebooks=["datasets"], data_dir=ROOT / "book", progress=False)
+        run_book(dataset="NoSuchSet", profile="smoke", notebooks=["datasets"], data_dir=ROOT / "book",
+                 progress=False)
 
 
 def test_every_chapter_notebook_follows_the_conventions():
@@ -205,7 +206,8 @@ def test_check_book_finds_missing_files_anchors_and_remote_scripts(tmp_path):
     (tmp_path / "img").mkdir()
     (tmp_path / "img" / "ok.png").write_bytes(b"\x89PNG\r\n\x1a\n")
     (tmp_path / "b.html").write_text('<html><head></head><body><h1 id="top">B</h1></body></html>')
-    good = '<a href="b.html#top">b</a><a href="#here" id="here">self</a><img src="img/ok.png"><a href="https://arxiv.org">x</a>'
+    good = ('<a href="b.html#top">b</a><a href="#here" id="here">self</a><img src="img/ok.png">'
+            '<a href="https://arxiv.org">x</a>')
     (tmp_path / "a.html").write_text(f"<html><head></head><body>{good}</body></html>")
     pages = sorted(tmp_path.glob("*.html"))
     assert check_book.static_checks(tmp_path, pages)[0] == []

@@ -183,7 +183,8 @@ def executed_chapters(root: Path | None = None, executed: str = EXECUTED) -> lis
 
 def _landing_page(ch: Chapter, datasets: list[str], ex: Path) -> str:
     """Markdown for a per-dataset chapter: the question, then one linked row per executed dataset."""
-    lines = [f"# {ch.title}", "", ch.lead, "", "| dataset | profile | seeds | executed (UTC) |", "| --- | --- | --- | --- |"]
+    lines = [f"# {ch.title}", "", ch.lead, "",
+             "| dataset | profile | seeds | executed (UTC) |", "| --- | --- | --- | --- |"]
     for d in datasets:
         pm = _notebook_state(ex / d / f"{ch.name}.ipynb") or {}
         params = pm.get("parameters", {})

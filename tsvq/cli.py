@@ -94,6 +94,71 @@ def cmd_probe(args) -> int:
     return _tokenizer_report(args, ds, cfg)
 
 
+def cmd_train_prior(args) -> int:
+    import math
+
+    from .train import train_prior
+
+    cfg = _config(args)
+    ds = load_ucr(args.dataset, args.data_dir)
+    run = train_prior(ds, cfg, seed=args.seed, device=args.device)
+    print(f"prior: {run.path}")
+    print(f"uniform guess: log K = {math.log(cfg.tokenizer.codebook_size):.4f} per band")
+    print(f"{'epoch':>6}{'train_loss':>12}{'val_loss':>10}")
+    for h in run.history:
+        if "val_loss" in h:
+            print(f"{h['epoch']:>6}{h['train_loss']:>12.4f}{h['val_loss']:>10.4f}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from .plots import plot_real_vs_synthetic
+    from .train import train_prior
+
+    cfg = _config(args)
+    ds = load_ucr(args.dataset, args.data_dir)
+    run = train_prior(ds, cfg, seed=args.seed, device=args.device)
+    if args.class_ is not None and not 0 <= args.class_ < ds.meta.n_classes:
+        print(f"error: --class must be in 0..{ds.meta.n_classes - 1} (classes {ds.meta.class_names})", file=sys.stderr)
+        return 2
+    if args.class_ is None:
+        labels = None if args.unconditional else np.arange(args.n) % ds.meta.n_classes
+    else:
+        labels = args.class_
+    out = run.sample(args.n, labels=labels, guidance=args.guidance, seed=args.sample_seed)
+    y = np.full(args.n, -1) if labels is None else np.broadcast_to(labels, (args.n,))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    np.savez(args.out, x=out["x_raw"], x_normalised=out["x"], y=y,
+             **{f"tokens_{b}": t for b, t in out["tokens"].items()})
+    fig_path = Path(args.out).with_suffix(".png")
+    if labels is None:
+        plot = plot_real_vs_synthetic(ds.denormalize(ds.x_train), np.zeros(len(ds.x_train), int), out["x_raw"],
+                                      np.zeros(args.n, int), class_names=("all",), title=f"{ds.meta.name}: unconditional samples")
+    else:
+        plot = plot_real_vs_synthetic(ds.denormalize(ds.x_train), ds.y_train, out["x_raw"], y,
+                                      class_names=ds.meta.class_names,
+                                      title=f"{ds.meta.name}: real TRAIN vs samples (guidance {args.guidance})")
+    plot.savefig(fig_path)
+    print(f"wrote {args.n} samples to {args.out} and a figure to {fig_path}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    from .book import write_toc
+    from .runner import run_book
+
+    results = run_book(dataset=args.dataset, profile=args.profile, seeds=args.seeds, data_dir=args.data_dir,
+                       notebooks=args.notebooks, results_dir=args.results_dir)
+    write_toc()
+    for r in results:
+        print(r.describe(), file=sys.stdout if r.ok else sys.stderr)
+    failed = sum(not r.ok for r in results)
+    print(f"{len(results) - failed}/{len(results)} notebooks succeeded")
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsvq", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -111,10 +176,33 @@ def main(argv=None) -> int:
         p.add_argument("--out-dir", default="results/cli", help="where figures and JSON results go")
         p.set_defaults(func=func)
 
+    p = sub.add_parser("train-prior", help="train (or load) a stage-2 MaskGIT prior; trains the tokenizer if needed")
+    _common(p, prior=True)
+    p.set_defaults(func=cmd_train_prior)
+
+    p = sub.add_parser("sample", help="draw samples from a (cached) prior and save them with a figure")
+    _common(p, prior=True)
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--class", dest="class_", type=int, default=None, help="class index 0..K-1 (default: all classes)")
+    p.add_argument("--unconditional", action="store_true", help="sample with the null class")
+    p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--sample-seed", type=int, default=0)
+    p.add_argument("--out", default="samples.npz")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("run", help="execute the book's notebooks for one dataset with papermill")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--profile", default="cpu", choices=PROFILES)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--notebooks", nargs="+", default=None, help="chapter names, e.g. datasets rq1 (default: all)")
+    p.add_argument("--results-dir", default="results")
+    p.set_defaults(func=cmd_run)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except DatasetError as e:
+    except (DatasetError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

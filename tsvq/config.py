@@ -99,7 +99,7 @@ _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "tokenizer": {"hidden_dim": 32, "n_res_blocks": 2},
         "ssl": {"proj_dim": 256},
-        "stage1": {"epochs": 150, "val_every": 10, "ckpt_every": 25},
+        "stage1": {"epochs": 50, "val_every": 5, "ckpt_every": 5},
         "prior": {"hidden_dim": 128, "depth": 2},
         "stage2": {"epochs": 150, "val_every": 1, "ckpt_every": 25, "batch_size": 128},
         "eval": {"fcn_epochs": 150, "fcn_patience": 40, "rocket_kernels": 2000},

@@ -134,8 +134,8 @@ def plot_architecture() -> Figure:
     s2 = [
         _box(ax, 1.1, y2, "class $c$ or ∅\n+ stage-1 token grid\n(partly [MASK])", "data", w=2.0, h=1.15, fontsize=8),
         _box(ax, 4.3, y2, "bidirectional transformer\ntoken | embedding prior", "prior", w=3.0, h=1.15, fontsize=8.5),
-        _box(ax, 7.9, y2, "iterative decoding\n$T$ steps, cosine re-masking\nCFG: $\\ell_\\emptyset + s(\\ell_c-\\ell_\\emptyset)$",
-             "prior", w=3.4, h=1.15, fontsize=8),
+        _box(ax, 7.9, y2, "iterative decoding\n$T$ steps, cosine re-masking\n"
+             "CFG: $\\ell_\\emptyset + s(\\ell_c-\\ell_\\emptyset)$", "prior", w=3.4, h=1.15, fontsize=8),
         _box(ax, 11.2, y2, "frozen codebook\n+ decoder + iSTFT", "network", w=2.4, h=1.15, fontsize=8.5),
         _box(ax, 13.6, y2, "$\\tilde{x}$", "data", w=0.9, h=1.15),
     ]
@@ -202,6 +202,123 @@ def plot_class_balance(ds) -> Figure:
     ax.set_xlabel("class")
     ax.set_ylabel("series")
     ax.margins(y=0.15)
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"{ds.meta.name}: class balance per split", fontsize=10)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------------- results
+
+
+def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, y: np.ndarray | None = None, *, n: int = 6,
+                         class_names=None, title: str = "") -> Figure:
+    """Series (solid) and their tokenizer reconstructions (dashed), one panel each."""
+    n = min(n, len(x))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = _figure(3.6 * cols, 2.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.plot(np.ravel(x[i]), color="#333333", lw=1.2, label="real")
+        ax.plot(np.ravel(x_hat[i]), color="#d62728", lw=1.2, ls="--", label="reconstruction")
+        if y is not None:
+            ax.set_title(f"class {class_names[y[i]] if class_names else y[i]}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_codebook_usage(counts: dict[str, np.ndarray]) -> Figure:
+    """Bar chart of how often each code is used, one panel per tokenizer (e.g. naive vs SSL)."""
+    fig = _figure(4.2 * len(counts), 2.6)
+    axes = np.atleast_1d(fig.subplots(1, len(counts), squeeze=False).ravel())
+    for ax, (name, c) in zip(axes, counts.items()):
+        c = np.asarray(c, dtype=float)
+        order = np.argsort(-c)
+        ax.bar(np.arange(len(c)), c[order] / c.sum(), color="#1f77b4")
+        p = c / c.sum()
+        ppl = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
+        ax.set_title(f"{name}: perplexity {ppl:.1f}, {int((c > 0).sum())}/{len(c)} codes used", fontsize=9)
+        ax.set_xlabel("code (sorted by use)")
+        ax.set_ylabel("fraction of tokens")
+    return fig
+
+
+def plot_latent_maps(maps: dict[str, np.ndarray], y: np.ndarray, *, class_names=None, title: str = "") -> Figure:
+    """2-D maps (PCA / t-SNE) of pooled latents coloured by class, one panel per tokenizer."""
+    fig = _figure(3.8 * len(maps), 3.4)
+    axes = fig.subplots(1, len(maps), squeeze=False).ravel()
+    classes = np.unique(y)
+    cmap = plt.get_cmap("tab10")
+    for ax, (name, xy) in zip(axes, maps.items()):
+        for j, c in enumerate(classes):
+            m = y == c
+            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.7, color=cmap(j % 10),
+                       label=str(class_names[c]) if class_names else str(c))
+        ax.set_title(name, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[-1].legend(fontsize=7, markerscale=2, title="class", title_fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_metric_bars(table, *, metrics, group: str = "setting", title: str = "") -> Figure:
+    """Mean ± std bars over seeds: ``table`` is a pandas DataFrame with one row per (setting, seed)."""
+    fig = _figure(4.0 * len(metrics), 3.0)
+    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
+    for ax, metric in zip(axes, metrics):
+        g = table.groupby(group, sort=False)[metric]
+        mean, std = g.mean(), g.std().fillna(0.0)
+        ax.bar(range(len(mean)), mean.values, yerr=std.values, capsize=3, color="#1f77b4")
+        ax.set_xticks(range(len(mean)))
+        ax.set_xticklabels(mean.index, rotation=45, ha="right", fontsize=7)
+        ax.set_title(metric, fontsize=9)
+        lo = float((mean - std).min())
+        if "accuracy" in metric:
+            ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], *, ylabel: str = "VAL prior loss",
+                     reference: float | None = None, reference_label: str = "") -> Figure:
+    """Loss against epoch, one line per run (RQ3 convergence)."""
+    fig = _figure(5.5, 3.4)
+    ax = fig.subplots()
+    for name, pts in curves.items():
+        e, v = zip(*pts)
+        ax.plot(e, v, lw=1.4, label=name)
+    if reference is not None:
+        ax.axhline(reference, color="#888888", ls=":", lw=1, label=reference_label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_real_vs_synthetic(real: np.ndarray, y_real: np.ndarray, synth: np.ndarray, y_synth: np.ndarray, *,
+                           class_names=None, n: int = 5, title: str = "") -> Figure:
+    """Per class: real series (left column) next to synthetic series of the same class (right column)."""
+    classes = np.unique(y_real)
+    fig = _figure(7.0, 1.9 * len(classes))
+    axes = fig.subplots(len(classes), 2, squeeze=False)
+    for r, c in enumerate(classes):
+        for col, (x, y, label) in enumerate([(real, y_real, "real"), (synth, y_synth, "synthetic")]):
+            ax = axes[r, col]
+            sel = x[y == c][:n]
+            for s in sel:
+                ax.plot(np.ravel(s), lw=0.9, alpha=0.8)
+            name = class_names[c] if class_names else c
+            ax.set_title(f"{label}, class {name}", fontsize=8)
+            ax.tick_params(labelsize=6)
+    if title:
+        fig.suptitle(title, fontsize=10)
     return fig

@@ -31,7 +31,8 @@ class NotebookResult:
     def describe(self) -> str:
         if self.ok:
             return f"ok      {self.source} -> {self.output} ({self.seconds:.1f} s)"
-        where = "" if self.cell is None else f" cell {self.cell}" + ("" if self.line is None else f" (line {self.line})")
+        where = "" if self.cell is None else f" cell {self.cell}"
+        where += "" if self.line is None else f" (line {self.line})"
         return f"FAILED  {self.source}{where}: {self.error}\n        executed copy with the traceback: {self.output}"
 
 
