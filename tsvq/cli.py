@@ -33,7 +33,7 @@ def _config(args):
     return get_config(args.profile, **sections)
 
 
-def _out_dir(args, kind: str) -> Path:
+def _out_dir(args) -> Path:
     d = Path(args.out_dir) / args.dataset
     d.mkdir(parents=True, exist_ok=True)
     return d
@@ -65,7 +65,7 @@ def _tokenizer_report(args, ds, cfg):
     print(f"tokenizer: {run.path}")
     for k, v in res.items():
         print(f"  {k:<16} {v:.4f}" if isinstance(v, float) else f"  {k:<16} {v}")
-    out = _out_dir(args, "tokenizer")
+    out = _out_dir(args)
     tag = f"{res['ssl']}-{res['aug']}-{cfg.tokenizer.bands}-{cfg.profile}-seed{args.seed}"
     with torch.no_grad():
         x = torch.as_tensor(ds.x_test[:6], device=next(run.model.parameters()).device)
@@ -145,6 +145,35 @@ def cmd_sample(args) -> int:
     return 0
 
 
+def cmd_evaluate(args) -> int:
+    from .evaluate import load_or_train_evaluator
+    from .experiments import cas_labels, evaluate_samples, setting_name
+    from .train import train_prior
+
+    cfg = _config(args)
+    ds = load_ucr(args.dataset, args.data_dir)
+    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=args.seed, device=args.device)
+    run = train_prior(ds, cfg, seed=args.seed, device=args.device)
+    uncond = run.sample(len(ds.x_test), seed=args.seed)["x"]
+    y_cond = cas_labels(ds, cfg)
+    cond = run.sample(len(y_cond), labels=y_cond, seed=args.seed + 1)["x"]
+    q = evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=args.seed, progress=True)
+    res = {"dataset": ds.meta.name, "profile": cfg.profile, "seed": args.seed,
+           "setting": setting_name(cfg.ssl.method, cfg.ssl.augmentation), "prior": cfg.prior.variant,
+           "evaluator_test_accuracy": evaluator.test_accuracy, **q, "n_cas_samples": len(y_cond)}
+    print(f"FID        {q['fid']:.4f}   ({q['n_synth']} unconditional samples vs {q['n_real']} real TEST series)")
+    print(f"IS         {q['is_mean']:.4f} ± {q['is_std']:.4f}")
+    print(f"ROCKET-FID {q['rocket_fid']:.4f}")
+    print(f"CAS        {q['cas']:.4f}   (FCN trained on {len(y_cond)} class-conditional samples, tested on real TEST)")
+    print(f"evaluator TEST accuracy {evaluator.test_accuracy:.4f}")
+    out = Path(args.out_dir) / ds.meta.name
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"evaluate-{res['setting']}-{res['prior']}-{cfg.tokenizer.bands}-{cfg.profile}-seed{args.seed}.json"
+    path.write_text(json.dumps(res, indent=1))
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from .book import write_toc
     from .runner import run_book
@@ -189,6 +218,11 @@ def main(argv=None) -> int:
     p.add_argument("--sample-seed", type=int, default=0)
     p.add_argument("--out", default="samples.npz")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("evaluate", help="FID, IS, CAS and ROCKET-FID of samples from a (cached) prior")
+    _common(p, prior=True)
+    p.add_argument("--out-dir", default="results/cli")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("run", help="execute the book's notebooks for one dataset with papermill")
     p.add_argument("--dataset", required=True)

@@ -75,3 +75,103 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                            "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
                            "epochs": cfg.stage1.epochs, "train_seconds": round(seconds, 1)})
     return read_table(path)
+
+
+# ----------------------------------------------------------------------------------------------- stage 2
+
+PRIORS = ("token", "embedding")
+
+
+def evaluate_samples(ds: UCRDataset, synth_uncond, synth_cond, y_cond, *, cfg, evaluator, seed: int,
+                     progress: bool = False) -> dict:
+    """FID / IS / ROCKET-FID of unconditional samples against real TEST, and CAS of class-conditional ones."""
+    from .evaluate import cas, sample_quality
+
+    q = sample_quality(evaluator, ds.x_test, synth_uncond, reference_train=ds.x_train,
+                       rocket_kernels=cfg.eval.rocket_kernels, seed=seed)
+    if synth_cond is not None:
+        q["cas"] = cas(synth_cond, y_cond, ds.x_test, ds.y_test, n_classes=ds.meta.n_classes, config=cfg.eval,
+                       seed=seed, progress=progress)
+    return q
+
+
+def cas_labels(ds: UCRDataset, cfg) -> "np.ndarray":
+    import numpy as np
+
+    from .evaluate import cas_sample_counts
+
+    counts = cas_sample_counts(ds.y_train, ds.meta.n_classes, cfg.eval.cas_min_samples)
+    return np.repeat(np.arange(ds.meta.n_classes), counts)
+
+
+def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+                    results_dir="results", device=None, progress: bool = True, with_cas: bool = True) -> pd.DataFrame:
+    """Train (or load) a prior for every tokenizer × prior variant; record VAL-loss curves and sample quality.
+
+    Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch).
+    """
+    from .evaluate import load_or_train_evaluator
+    from .train import train_prior
+
+    path = results_path(results_dir, ds.meta.name, profile, "stage2.csv")
+    curves = results_path(results_dir, ds.meta.name, profile, "prior_curves.csv")
+    for seed in seeds:
+        evaluator = None
+        for ssl, aug in settings:
+            for variant in priors:
+                keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed,
+                        "setting": setting_name(ssl, aug), "prior": variant}
+                if _done(path, keys):
+                    continue
+                cfg = stage1_config(profile, ssl, aug, prior={"variant": variant})
+                evaluator = evaluator or load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device,
+                                                                 progress=progress)
+                t0 = time.time()
+                run = train_prior(ds, cfg, seed=seed, device=device, progress=progress)
+                seconds = time.time() - t0
+                val = [(h["epoch"], h["val_loss"]) for h in run.history if "val_loss" in h]
+                for e, v in val:
+                    _append(curves, {**keys, "epoch": e, "val_loss": v})
+                uncond = run.sample(len(ds.x_test), seed=seed)["x"]
+                y_cond = cas_labels(ds, cfg) if with_cas else None
+                cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"] if with_cas else None
+                q = evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=seed)
+                best = min(val, key=lambda ev: ev[1])
+                _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
+                               "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
+                               "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": cfg.stage2.epochs,
+                               "train_seconds": round(seconds, 1)})
+    return read_table(path)
+
+
+def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_dir="results", device=None,
+                      tokenizer_setting=("none", "none"), progress: bool = True) -> pd.DataFrame:
+    """Anchors for the sample-quality metrics: real TRAIN vs TEST, tokenizer reconstructions of TEST and
+    Gaussian noise with the data's mean and std. Written to ``reference_quality.csv``."""
+    import numpy as np
+    import torch
+
+    from .evaluate import load_or_train_evaluator
+    from .train import train_tokenizer
+
+    path = results_path(results_dir, ds.meta.name, profile, "reference_quality.csv")
+    cfg = stage1_config(profile, *tokenizer_setting)
+    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device, progress=progress)
+    tok = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model.eval()
+    with torch.no_grad():
+        dev = next(tok.parameters()).device
+        recon = torch.cat([tok(torch.as_tensor(ds.x_test[i:i + 512], device=dev)).x_hat.cpu()
+                           for i in range(0, len(ds.x_test), 512)]).numpy()
+    rng = np.random.default_rng(seed)
+    noise = (rng.standard_normal(ds.x_test.shape) * ds.x_train.std() + ds.x_train.mean()).astype(np.float32)
+    sets = {"real TRAIN": (ds.x_train, ds.y_train), f"reconstruction ({setting_name(*tokenizer_setting)})":
+            (recon, ds.y_test), "Gaussian noise": (noise, None)}
+    for name, (x, y) in sets.items():
+        keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "reference": name}
+        if _done(path, keys):
+            continue
+        q = evaluate_samples(ds, x, x if y is not None and name == "real TRAIN" else None, y, cfg=cfg,
+                             evaluator=evaluator, seed=seed)
+        _append(path, {**keys, **q, "cas": q.get("cas", float("nan")),
+                       "evaluator_test_accuracy": evaluator.test_accuracy})
+    return read_table(path)
