@@ -52,6 +52,7 @@ class TrainConfig:
     weight_decay: float = 1e-3
     val_every: int = 10  # epochs between validation passes
     ckpt_every: int = 50  # epochs between resumable checkpoints
+    min_steps: int = 0  # small datasets train for more epochs until this many optimiser steps are taken
 
 
 @dataclass(frozen=True)
@@ -99,9 +100,9 @@ _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "cpu": {
         "tokenizer": {"hidden_dim": 32, "n_res_blocks": 2},
         "ssl": {"proj_dim": 256},
-        "stage1": {"epochs": 50, "val_every": 5, "ckpt_every": 5},
+        "stage1": {"epochs": 50, "min_steps": 200, "val_every": 5, "ckpt_every": 5},
         "prior": {"hidden_dim": 128, "depth": 2},
-        "stage2": {"epochs": 150, "val_every": 1, "ckpt_every": 25, "batch_size": 128},
+        "stage2": {"epochs": 100, "min_steps": 600, "val_every": 1, "ckpt_every": 10, "batch_size": 128},
         "eval": {"fcn_epochs": 150, "fcn_patience": 40, "rocket_kernels": 2000},
     },
     "smoke": {

@@ -56,7 +56,7 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                     device=None, progress: bool = True) -> pd.DataFrame:
     """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics."""
     from .probe import codebook_stats, probe
-    from .train import evaluate_reconstruction, train_tokenizer
+    from .train import evaluate_reconstruction, n_epochs, train_tokenizer
 
     path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
     for seed in seeds:
@@ -73,7 +73,7 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
             _append(path, {**keys, "ssl": ssl, "aug": aug, "test_time_mse": rec["time_mse"],
                            "test_stft_mse": rec["stft_mse"], "perplexity": stats["perplexity"], "usage": stats["usage"],
                            "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
-                           "epochs": cfg.stage1.epochs, "train_seconds": round(seconds, 1)})
+                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": round(seconds, 1)})
     return read_table(path)
 
 
@@ -111,7 +111,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
     Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch).
     """
     from .evaluate import load_or_train_evaluator
-    from .train import train_prior
+    from .train import n_epochs, train_prior
 
     path = results_path(results_dir, ds.meta.name, profile, "stage2.csv")
     curves = results_path(results_dir, ds.meta.name, profile, "prior_curves.csv")
@@ -139,7 +139,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 best = min(val, key=lambda ev: ev[1])
                 _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
                                "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
-                               "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": cfg.stage2.epochs,
+                               "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": n_epochs(cfg.stage2, len(ds.x_train)),
                                "train_seconds": round(seconds, 1)})
     return read_table(path)
 

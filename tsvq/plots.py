@@ -322,3 +322,139 @@ def plot_real_vs_synthetic(real: np.ndarray, y_real: np.ndarray, synth: np.ndarr
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
+
+
+# ----------------------------------------------------------------------------------------------- research questions
+
+
+def _mean_std(table, group, metric):
+    g = table.groupby(group, sort=False)[metric]
+    return g.mean(), g.std().fillna(0.0)  # one seed: no error bar
+
+
+def plot_reconstructions_compared(x: np.ndarray, recons: dict[str, np.ndarray], y: np.ndarray | None = None, *,
+                                  n: int = 6, class_names=None, title: str = "") -> Figure:
+    """Series (solid black) and the reconstructions of several tokenizers (coloured, dashed) in one panel each,
+    so that what one tokenizer keeps and another smooths away is visible on the same series."""
+    n = min(n, len(x))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig = _figure(3.6 * cols, 2.2 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.axis("off")
+            continue
+        ax.plot(np.ravel(x[i]), color="#333333", lw=1.4, label="real")
+        for j, (name, x_hat) in enumerate(recons.items()):
+            ax.plot(np.ravel(x_hat[i]), color=f"C{j + 1}", lw=1.1, ls="--", label=name)
+        if y is not None:
+            ax.set_title(f"class {class_names[y[i]] if class_names else y[i]}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_augmentations(x: np.ndarray, views: dict[str, np.ndarray], *, title: str = "") -> Figure:
+    """One series per row: the original (grey) and its augmented view (colour), one column per augmentation."""
+    n = len(x)
+    fig = _figure(3.4 * len(views), 1.9 * n)
+    axes = fig.subplots(n, len(views), squeeze=False, sharex=True)
+    for r in range(n):
+        for c, (name, v) in enumerate(views.items()):
+            ax = axes[r, c]
+            ax.plot(np.ravel(x[r]), color="#999999", lw=1.2, label="original")
+            ax.plot(np.ravel(v[r]), color=f"C{c}", lw=1.1, label=name)
+            ax.tick_params(labelsize=7)
+            if r == 0:
+                ax.set_title(name, fontsize=9)
+                ax.legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_tradeoff(table, *, x: str, y: str, group: str = "setting", title: str = "") -> Figure:
+    """Mean ± std of two metrics per group (one point per setting): e.g. reconstruction error against
+    probe accuracy, to see whether a setting buys one with the other."""
+    mx, sx = _mean_std(table, group, x)
+    my, sy = _mean_std(table, group, y)
+    fig = _figure(5.2, 3.8)
+    ax = fig.subplots()
+    for i, name in enumerate(mx.index):
+        ax.errorbar(mx[name], my[name], xerr=sx[name], yerr=sy[name], fmt="o", color=f"C{i % 10}", capsize=3,
+                    label=str(name), markersize=6)
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return fig
+
+
+def plot_grouped_bars(table, *, metrics, x: str, hue: str, references: dict | None = None,
+                      title: str = "") -> Figure:
+    """Mean ± std bars over seeds, grouped by ``x`` with one colour per ``hue``, one panel per metric.
+
+    ``references`` maps a metric to ``{label: value}`` drawn as horizontal lines (anchors such as the
+    score of real data, or the baseline's mean).
+    """
+    references = references or {}
+    xs = list(dict.fromkeys(table[x]))
+    hues = list(dict.fromkeys(table[hue]))
+    fig = _figure(max(4.0, 0.55 * len(xs) * len(hues) + 1.5) * min(len(metrics), 2), 3.1 * -(-len(metrics) // 2))
+    axes = fig.subplots(-(-len(metrics) // 2), min(len(metrics), 2), squeeze=False).ravel()
+    width = 0.8 / len(hues)
+    for ax, metric in zip(axes, metrics):
+        mean, std = _mean_std(table, [x, hue], metric)
+        for j, h in enumerate(hues):
+            m = [mean.get((v, h), np.nan) for v in xs]
+            s = [std.get((v, h), 0.0) for v in xs]
+            ax.bar(np.arange(len(xs)) + (j - (len(hues) - 1) / 2) * width, m, width, yerr=s, capsize=2,
+                   color=f"C{j % 10}", label=str(h))
+        for k, (label, value) in enumerate(references.get(metric, {}).items()):
+            ax.axhline(value, color="#555555", ls=[":", "--", "-."][k % 3], lw=1, label=label)
+        ax.set_xticks(np.arange(len(xs)))
+        ax.set_xticklabels([str(v) for v in xs], rotation=30 if len(xs) > 3 else 0, ha="right" if len(xs) > 3 else "center",
+                           fontsize=7)
+        ax.set_title(metric, fontsize=9)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(metrics):]:
+        ax.axis("off")
+    axes[0].legend(fontsize=7, title=hue, title_fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
+def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", reference: float | None = None,
+                      reference_label: str = "", ylabel: str = "VAL prior loss") -> Figure:
+    """VAL loss against epoch, mean over seeds (line) ± std (band), one panel per ``panel`` value.
+
+    ``curves`` is a long table with columns ``epoch``, ``val_loss``, ``seed``, ``panel`` and ``line``.
+    """
+    panels = list(dict.fromkeys(curves[panel]))
+    fig = _figure(4.8 * len(panels), 3.5)
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True).ravel()
+    lines = list(dict.fromkeys(curves[line]))
+    for ax, p in zip(axes, panels):
+        sub = curves[curves[panel] == p]
+        for j, name in enumerate(lines):
+            g = sub[sub[line] == name].groupby("epoch")["val_loss"]
+            if not len(g):
+                continue
+            m, s = g.mean(), g.std().fillna(0.0)
+            style = dict(color="#222222", lw=2.0) if j == 0 else dict(color=f"C{j % 10}", lw=1.2)
+            ax.plot(m.index, m.values, label=str(name), **style)
+            ax.fill_between(m.index, m - s, m + s, color=style["color"], alpha=0.15, lw=0)
+        if reference is not None:
+            ax.axhline(reference, color="#888888", ls=":", lw=1, label=reference_label)
+        ax.set_title(f"{panel} = {p}", fontsize=9)
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig

@@ -23,16 +23,25 @@ from .utils import cache_dir, default_device, seed_everything
 
 
 def _rng_state(gen: torch.Generator) -> dict:
+    """Every random stream a run draws from, as tensors and numbers (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
     return {"torch": torch.get_rng_state(), "gen": gen.get_state(),
-            "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-            "numpy_pos": int(np.random.get_state()[2]), "python": repr(random.getstate())}
+            "numpy": torch.from_numpy(np_state[1].astype(np.int64)), "numpy_pos": int(np_state[2]),
+            "python": torch.tensor(py_state, dtype=torch.int64), "python_version": py_version}
 
 
 def _set_rng_state(state: dict, gen: torch.Generator) -> None:
     torch.set_rng_state(state["torch"])
     gen.set_state(state["gen"])
     np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), state["numpy_pos"], 0, 0.0))
-    random.setstate(eval(state["python"]))  # a tuple of ints we wrote ourselves  # noqa: S307
+    random.setstate((state["python_version"], tuple(int(v) for v in state["python"]), None))
+
+
+def n_epochs(train_cfg: TrainConfig, n_train: int) -> int:
+    """Epochs to run: ``epochs``, or more when a small dataset needs them to reach ``min_steps`` steps."""
+    steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
+    return max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
 
 
 def fit(
@@ -57,7 +66,8 @@ def fit(
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay)
     steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=train_cfg.epochs * steps_per_epoch)
+    epochs = n_epochs(train_cfg, n_train)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
     history, start = [], 0
     last = folder / "last.pt"
     if last.exists():
@@ -75,8 +85,7 @@ def fit(
                    folder / "last.tmp")
         (folder / "last.tmp").replace(last)
 
-    bar = tqdm(range(start, train_cfg.epochs), desc=desc, disable=not progress, initial=start,
-               total=train_cfg.epochs, leave=False)
+    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
     for epoch in bar:
         for m in modules.values():
             m.train()
@@ -94,13 +103,13 @@ def fit(
             for k, v in losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / steps_per_epoch
         row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], **{f"train_{k}": v for k, v in sums.items()}}
-        if (epoch + 1) % train_cfg.val_every == 0 or epoch + 1 == train_cfg.epochs:
+        if (epoch + 1) % train_cfg.val_every == 0 or epoch + 1 == epochs:
             for m in modules.values():
                 m.eval()
             row.update({f"val_{k}": v for k, v in validate().items()})
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
-        done = epoch + 1 == train_cfg.epochs
+        done = epoch + 1 == epochs
         if (epoch + 1) % train_cfg.ckpt_every == 0 or done or epoch + 1 == stop_after_epoch:
             save(epoch + 1)
         if epoch + 1 == stop_after_epoch and not done:
@@ -206,7 +215,7 @@ def train_tokenizer(
                   validate=validate, seed=seed, progress=progress, stop_after_epoch=stop_after_epoch,
                   desc=f"stage 1 {ds.meta.name} {name} seed {seed}")
     model.eval()
-    if stop_after_epoch is None or stop_after_epoch >= cfg.stage1.epochs:
+    if stop_after_epoch is None or stop_after_epoch >= n_epochs(cfg.stage1, len(ds.x_train)):
         # The SSL head is discarded: the saved tokenizer is the VQ-VAE alone.
         torch.save({"config": to_dict(cfg), "length": ds.meta.length, "state_dict": model.state_dict(),
                     "history": history, "dataset": ds.meta.name, "seed": seed}, final)
@@ -354,7 +363,7 @@ def train_prior(
                   stop_after_epoch=stop_after_epoch, desc=f"stage 2 {ds.meta.name} {cfg.prior.variant} seed {seed}")
     for p in priors.values():
         p.eval()
-    if stop_after_epoch is None or stop_after_epoch >= cfg.stage2.epochs:
+    if stop_after_epoch is None or stop_after_epoch >= n_epochs(cfg.stage2, len(ds.x_train)):
         torch.save({"config": to_dict(cfg), "length": ds.meta.length, "n_classes": ds.meta.n_classes,
                     "tokenizer": tokenizer.state_dict(), "priors": {b: p.state_dict() for b, p in priors.items()},
                     "history": history, "mean": ds.meta.mean, "std": ds.meta.std, "dataset": ds.meta.name,
