@@ -33,7 +33,7 @@ results_dir = "results"
 
 # %%
 import numpy as np
-import pandas as pd
+from IPython.display import display
 
 from tsvq import plots, report
 from tsvq.book import results_path
@@ -83,8 +83,7 @@ plots.plot_metric_bars(stage1, metrics=["svm_accuracy", "knn_accuracy", "test_ti
 # is possible and the table says so; with few seeds a p-value is a rough guide, not a verdict.
 
 # %%
-tests = pd.concat([report.paired_test(stage1, m) for m in ["svm_accuracy", "knn_accuracy", "test_time_mse"]])
-tests[["metric", "setting", "n", "baseline_mean", "mean", "difference", "p_value", "note"]]
+report.paired_tests(stage1, ["svm_accuracy", "knn_accuracy", "test_time_mse"])
 
 # %% [markdown]
 # ## Choosing the SSL tokenizer for the figures
@@ -156,7 +155,8 @@ plots.plot_latent_maps({f"{name} — t-SNE": embed_2d(f, method="tsne", seed=see
 beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"])
 if beside.empty:
     print(f"The thesis reports no numbers for {dataset}.")
-beside[["setting", "metric", "tsvq", "thesis", "difference"]]
+else:
+    display(beside[["setting", "metric", "tsvq", "thesis", "difference"]])
 
 # %% [markdown]
 # ## Reading the result
@@ -168,6 +168,4 @@ beside[["setting", "metric", "tsvq", "thesis", "difference"]]
 
 # %%
 for metric, higher in [("svm_accuracy", True), ("knn_accuracy", True), ("test_time_mse", False)]:
-    for line in report.describe_versus(report.versus_baseline(stage1, metric, higher_is_better=higher),
-                                       higher_is_better=higher):
-        print(line)
+    print(*report.versus_lines(stage1, metric, higher_is_better=higher), sep="\n")

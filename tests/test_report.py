@@ -6,8 +6,9 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_rel
 
-from tsvq.report import (best_setting, collect, compare_with_thesis, convergence, describe_versus, paired_test,
-                         summarize, thesis_table, two_by_two, versus_baseline)
+from tsvq.report import (best_setting, collect, compare_all_with_thesis, compare_with_thesis, convergence,
+                         describe_two_by_two, describe_versus, paired_test, summarize, thesis_table, two_by_two,
+                         versus_baseline)
 
 
 @pytest.fixture
@@ -43,6 +44,9 @@ def test_summarize_by_two_columns():
                            fid=[1.0, 2.0, 3.0, 4.0], seed=0))
     t = summarize(df, ["fid"], by=("setting", "prior"))
     assert t.loc[("ssl", "embedding"), "fid_mean"] == 4.0 and t.loc[("naive", "token"), "fid_n"] == 1
+    # rows of one prior together, in the order values first appear, though the runs interleave
+    t = summarize(df, ["fid"], by=("prior", "setting"))
+    assert list(t.index) == [("token", "naive"), ("token", "ssl"), ("embedding", "naive"), ("embedding", "ssl")]
 
 
 def test_paired_test_matches_scipy_and_handles_one_seed(stage1):
@@ -106,8 +110,8 @@ def test_compare_with_thesis_sets_our_numbers_beside_the_thesis(stage1):
 
 
 def test_compare_with_thesis_uses_the_thesis_prior_pairing():
-    df = pd.DataFrame(dict(dataset="ECG5000", seed=0, setting=["naive", "naive", "barlowtwins-warp", "barlowtwins-warp"],
-                           prior=["token", "embedding"] * 2, fid=[1.0, 2.0, 3.0, 4.0]))
+    df = pd.DataFrame(dict(dataset="ECG5000", seed=0, prior=["token", "embedding"] * 2, fid=[1.0, 2.0, 3.0, 4.0],
+                           setting=["naive", "naive", "barlowtwins-warp", "barlowtwins-warp"]))
     cmp = compare_with_thesis(df, "ECG5000", ["fid"]).set_index("setting")
     assert cmp.loc["naive", "tsvq_mean"] == 1.0  # token prior
     assert cmp.loc["barlowtwins-warp", "tsvq_mean"] == 4.0  # embedding prior
@@ -120,6 +124,9 @@ def test_collect_stacks_every_dataset_and_profile(tmp_path, stage1):
     df = collect(tmp_path, "stage1.csv")
     assert len(df) == 2 * len(stage1) and set(df.dataset) == {"ECG5000", "GunPoint"}
     assert collect(tmp_path, "stage2.csv").empty
+    both = compare_all_with_thesis(df, ["knn_accuracy"])  # GunPoint is not in the thesis
+    assert set(both.index.get_level_values("dataset")) == {"ECG5000"}
+    assert both.loc[("ECG5000", "cpu", "naive", "knn_accuracy"), "tsvq_mean"] == pytest.approx(0.72)
 
 
 def test_convergence_counts_epochs_to_own_best_and_to_the_reference():
@@ -154,7 +161,17 @@ def test_two_by_two_selects_the_ssl_tokenizer_on_val_loss_not_on_test():
 def test_describe_versus_says_whether_the_result_is_evidence(stage1):
     v = versus_baseline(stage1, "knn_accuracy", higher_is_better=True)
     (line,) = describe_versus(v, higher_is_better=True)
-    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): knn_accuracy naive 0.72 vs SSL mean 0.705")
+    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): knn_accuracy naive 0.72 vs mean of SSL settings 0.705")
     assert "1 of 2 SSL settings higher" in line and "best barlowtwins-warp: 0.81" in line
     smoke = versus_baseline(stage1.assign(profile="smoke"), "knn_accuracy", higher_is_better=True)
     assert "demonstration only" in describe_versus(smoke, higher_is_better=True)[0]
+
+
+def test_describe_two_by_two_names_the_ssl_setting_and_each_prior():
+    rows = [dict(dataset="ECG5000", profile="cpu", tokenizer=t, setting=s, prior=p, seeds=3, fid=f)
+            for t, s, p, f in [("naive", "naive", "token", 4.0), ("naive", "naive", "embedding", 3.0),
+                               ("SSL", "vibcreg-warp", "token", 3.5), ("SSL", "vibcreg-warp", "embedding", 3.2)]]
+    (line,) = describe_two_by_two(pd.DataFrame(rows), "fid", higher_is_better=False)
+    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): fid: ")
+    assert "token prior: naive 4 vs vibcreg-warp 3.5 (SSL better)" in line
+    assert "embedding prior: naive 3 vs vibcreg-warp 3.2 (SSL not better)" in line

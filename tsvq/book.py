@@ -59,7 +59,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             "How does the SSL tokenizer fare under a stronger prior: the token MaskGIT against the embedding "
             "MaskGIT, in the full 2 × 2 of tokenizer and prior?"),
     Chapter("summary", "Summary of results", "book", "Results"),
-    Chapter("conclusions", "Conclusions", "text", "Results"),
+    Chapter("conclusions", "Conclusions", "book", "Results"),
 )
 ROOT_CHAPTER = "intro"
 

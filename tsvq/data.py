@@ -33,6 +33,7 @@ class DatasetMeta:
     n_train: int
     n_val: int
     n_test: int
+    split_seed: int  # seed of the stratified VAL split
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,7 @@ def load_ucr(name: str = DEFAULT_DATASET, data_dir=None, *, val_fraction: float 
         n_train=len(y_tr),
         n_val=len(y_va),
         n_test=len(y_te),
+        split_seed=seed,
     )
     return UCRDataset(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te, meta)
 

@@ -219,7 +219,7 @@ def load_or_train_evaluator(ds, *, config: EvalConfig, seed: int = 0, device=Non
     ``torch.load(weights_only=True)``.
     """
     device = torch.device(device) if device is not None else default_device()
-    path = cache_dir("evaluator", ds.meta.name, seed, config) / "evaluator.pt"
+    path = cache_dir("evaluator", ds.meta.name, ds.meta.n_train, ds.meta.split_seed, seed, config) / "evaluator.pt"
     if path.is_file():
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = FCN(n_classes=ckpt["n_classes"], in_channels=ckpt["in_channels"]).to(device)

@@ -377,15 +377,16 @@ def plot_augmentations(x: np.ndarray, views: dict[str, np.ndarray], *, title: st
 
 
 def plot_tradeoff(table, *, x: str, y: str, group: str = "setting", title: str = "") -> Figure:
-    """Mean ± std of two metrics per group (one point per setting): e.g. reconstruction error against
-    probe accuracy, to see whether a setting buys one with the other."""
+    """Mean ± std of two metrics per group (one point per setting, the first as a black star): e.g.
+    reconstruction error against probe accuracy, to see whether a setting buys one with the other."""
     mx, sx = _mean_std(table, group, x)
     my, sy = _mean_std(table, group, y)
     fig = _figure(5.2, 3.8)
     ax = fig.subplots()
-    for i, name in enumerate(mx.index):
-        ax.errorbar(mx[name], my[name], xerr=sx[name], yerr=sy[name], fmt="o", color=f"C{i % 10}", capsize=3,
-                    label=str(name), markersize=6)
+    for i, name in enumerate(mx.index):  # the first group (the baseline) as a black star
+        style = dict(fmt="*", color="#222222", markersize=11) if i == 0 else dict(fmt="o", color=f"C{i % 10}",
+                                                                                   markersize=6)
+        ax.errorbar(mx[name], my[name], xerr=sx[name], yerr=sy[name], capsize=3, label=str(name), **style)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.grid(alpha=0.3)
@@ -405,26 +406,31 @@ def plot_grouped_bars(table, *, metrics, x: str, hue: str, references: dict | No
     references = references or {}
     xs = list(dict.fromkeys(table[x]))
     hues = list(dict.fromkeys(table[hue]))
-    fig = _figure(max(4.0, 0.55 * len(xs) * len(hues) + 1.5) * min(len(metrics), 2), 3.1 * -(-len(metrics) // 2))
-    axes = fig.subplots(-(-len(metrics) // 2), min(len(metrics), 2), squeeze=False).ravel()
+    cols, rows = min(len(metrics), 2), -(-len(metrics) // 2)
+    panel = min(6.5, max(3.5, 0.28 * len(xs) * len(hues) + 1.5))
+    fig = _figure(panel * cols + 1.6, 2.9 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
     width = 0.8 / len(hues)
+    handles = {}
     for ax, metric in zip(axes, metrics):
         mean, std = _mean_std(table, [x, hue], metric)
         for j, h in enumerate(hues):
             m = [mean.get((v, h), np.nan) for v in xs]
             s = [std.get((v, h), 0.0) for v in xs]
-            ax.bar(np.arange(len(xs)) + (j - (len(hues) - 1) / 2) * width, m, width, yerr=s, capsize=2,
-                   color=f"C{j % 10}", label=str(h))
+            bars = ax.bar(np.arange(len(xs)) + (j - (len(hues) - 1) / 2) * width, m, width,
+                          yerr=s if any(s) else None, capsize=2, color=f"C{j % 10}")
+            handles.setdefault(f"{hue} = {h}", bars)
         for k, (label, value) in enumerate(references.get(metric, {}).items()):
-            ax.axhline(value, color="#555555", ls=[":", "--", "-."][k % 3], lw=1, label=label)
+            handles.setdefault(label, ax.axhline(value, color="#555555", ls=[":", "--", "-."][k % 3], lw=1))
         ax.set_xticks(np.arange(len(xs)))
-        ax.set_xticklabels([str(v) for v in xs], rotation=30 if len(xs) > 3 else 0, ha="right" if len(xs) > 3 else "center",
+        tilt = len(xs) > 3
+        ax.set_xticklabels([str(v) for v in xs], rotation=30 if tilt else 0, ha="right" if tilt else "center",
                            fontsize=7)
         ax.set_title(metric, fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[len(metrics):]:
         ax.axis("off")
-    axes[0].legend(fontsize=7, title=hue, title_fontsize=7, loc="best")
+    fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=7, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -456,5 +462,32 @@ def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", re
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
+    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return fig
+
+
+def plot_versus_thesis(table, *, metrics) -> Figure:
+    """tsvq's mean (y) against the thesis' mean (x), one point per dataset and setting, one panel per metric;
+    points on the diagonal agree. ``table`` has columns metric, dataset, setting, tsvq_mean, thesis_mean."""
+    fig = _figure(3.6 * len(metrics), 3.4)
+    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
+    datasets = list(dict.fromkeys(table["dataset"]))
+    for ax, metric in zip(axes, metrics):
+        sub = table[table["metric"] == metric]
+        for j, d in enumerate(datasets):
+            part = sub[sub["dataset"] == d]
+            naive = part["setting"] == "naive"
+            ax.scatter(part.loc[~naive, "thesis_mean"], part.loc[~naive, "tsvq_mean"], s=18, color=f"C{j % 10}",
+                       label=f"{d} (SSL)")
+            ax.scatter(part.loc[naive, "thesis_mean"], part.loc[naive, "tsvq_mean"], s=40, marker="*",
+                       color=f"C{j % 10}", label=f"{d} (naive)")
+        if len(sub):
+            lo = float(min(sub["thesis_mean"].min(), sub["tsvq_mean"].min()))
+            hi = float(max(sub["thesis_mean"].max(), sub["tsvq_mean"].max()))
+            ax.plot([lo, hi], [lo, hi], color="#888888", ls=":", lw=1)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("thesis", fontsize=8)
+        ax.set_ylabel("tsvq", fontsize=8)
+        ax.tick_params(labelsize=7)
     axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return fig

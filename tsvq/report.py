@@ -25,7 +25,6 @@ THESIS_METRICS = {
     "val_acc_ema": "cas",  # a moving average of TEST-batch accuracies there; the final accuracy here
     "val_loss": "recon_loss",  # time MSE + STFT MSE of the last TEST batch there; of all of TEST here
 }
-STAGE2_METRICS = ("fid", "is_mean", "is_std", "cas")  # thesis: naive used the token prior, SSL the embedding prior
 
 
 def thesis_setting(method: str, augmentation: str) -> str:
@@ -61,12 +60,19 @@ def summarize(df: pd.DataFrame, metrics, by=("setting",), *, cells_only: bool = 
         raise KeyError(f"columns {missing} not in the table (it has {list(df.columns)})")
     g = df.groupby(by, sort=False)[metrics]
     mean, std, n = g.mean(), g.std(ddof=1), g.count()
+    if len(by) > 1:  # each level in the order its values first appear: blocks, not interleaved rows
+        rank = [{v: i for i, v in enumerate(pd.unique(df[c]))} for c in by]
+        order = sorted(mean.index, key=lambda key: tuple(r[k] for r, k in zip(rank, key)))
+        mean, std, n = mean.loc[order], std.loc[order], n.loc[order]
     out = pd.DataFrame(index=mean.index)
     for m in metrics:
         out[m] = [cell(a, s, int(k)) for a, s, k in zip(mean[m], std[m], n[m])]
         if not cells_only:
             out[f"{m}_mean"], out[f"{m}_std"], out[f"{m}_n"] = mean[m], std[m], n[m]
     return out
+
+
+# ----------------------------------------------------------------------------------------------- comparisons
 
 
 def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str = "setting",
@@ -104,11 +110,16 @@ def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str 
                 note = "n/a: the difference is the same for every pair"
             else:
                 p = float(ttest_rel(b, a).pvalue)
-            rows.append({**dict(zip(within, key)), by: group, "metric": metric, "n": n,
+            rows.append({"metric": metric, **dict(zip(within, key)), by: group, "n": n,
                          "baseline_mean": a.mean() if n else float("nan"),
                          "mean": b.mean() if n else float("nan"),
                          "difference": (b - a).mean() if n else float("nan"), "p_value": p, "note": note})
     return pd.DataFrame(rows)
+
+
+def paired_tests(df: pd.DataFrame, metrics, **kwargs) -> pd.DataFrame:
+    """:func:`paired_test` for several metrics, stacked into one table (same keyword arguments)."""
+    return pd.concat([paired_test(df, m, **kwargs) for m in metrics], ignore_index=True)
 
 
 def best_setting(df: pd.DataFrame, metric: str, *, by: str = "setting", exclude=("naive",),
@@ -177,17 +188,32 @@ def evidence(profile: str, seeds: int) -> str:
     return "evidence" if profile in ("cpu", "paper") and seeds >= 3 else "demonstration only"
 
 
-def describe_versus(table: pd.DataFrame, *, higher_is_better: bool, extra=()) -> list[str]:
-    """One sentence per row of :func:`versus_baseline`, saying how much it may be trusted."""
+def describe_versus(table: pd.DataFrame, *, higher_is_better: bool, extra=(),
+                    others: str = "SSL settings") -> list[str]:
+    """One sentence per row of :func:`versus_baseline`, saying how much it may be trusted.
+
+    ``extra``: further key columns of ``table`` to name (e.g. ``("prior",)``); ``others``: what the
+    compared groups are called.
+    """
     lines = []
     for r in table.itertuples(index=False):
         where = ", ".join(str(getattr(r, k)) for k in ("profile", *extra))
         word = "higher" if higher_is_better else "lower"
         lines.append(f"{r.dataset} ({where}; {r.seeds} seed{'s' if r.seeds != 1 else ''}, "
-                     f"{evidence(r.profile, r.seeds)}): {r.metric} naive {r.baseline:.4g} vs SSL mean "
-                     f"{r.others_mean:.4g}; {r.better} of {r.settings} SSL settings {word} than naive "
+                     f"{evidence(r.profile, r.seeds)}): {r.metric} naive {r.baseline:.4g} vs mean of {others} "
+                     f"{r.others_mean:.4g}; {r.better} of {r.settings} {others} {word} than naive "
                      f"(best {r.best_setting}: {r.best:.4g})")
     return lines
+
+
+def versus_lines(df: pd.DataFrame, metric: str, *, higher_is_better: bool, baseline: str = "naive",
+                 by: str = "setting", keys=("dataset", "profile"), extra=(), others: str = "SSL settings") -> list[str]:
+    """:func:`versus_baseline` told in sentences (:func:`describe_versus`); one line saying so when
+    there are no results for ``metric`` yet."""
+    if df.empty or metric not in df.columns:
+        return [f"{metric}: no results yet"]
+    v = versus_baseline(df, metric, higher_is_better=higher_is_better, baseline=baseline, by=by, keys=keys)
+    return describe_versus(v, higher_is_better=higher_is_better, extra=extra, others=others)
 
 
 def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
@@ -256,7 +282,8 @@ def thesis_table(path=None) -> pd.DataFrame:
     """
     path = Path(path) if path is not None else default_thesis_path()
     if not path.is_file():
-        raise FileNotFoundError(f"no thesis table at {path}; it ships with the repository as reference/thesis_results.csv")
+        raise FileNotFoundError(f"no thesis table at {path}; it ships with the repository as "
+                                "reference/thesis_results.csv")
     t = pd.read_csv(path)
     t = t.rename(columns={"metric": "thesis_metric"})
     t["setting"] = [thesis_setting(m, a) for m, a in zip(t["method"], t["augmentation"])]
@@ -296,7 +323,44 @@ def compare_with_thesis(df: pd.DataFrame, dataset: str, metrics, *, thesis: pd.D
     return pd.DataFrame(rows, columns=empty.columns)
 
 
-# ----------------------------------------------------------------------------------------------- models behind the figures
+def describe_two_by_two(table: pd.DataFrame, metric: str, *, higher_is_better: bool,
+                        keys=("dataset", "profile")) -> list[str]:
+    """One sentence per ``keys`` group of :func:`two_by_two`: naive against SSL under each prior."""
+    keys, lines = _by(keys), []
+    for key, part in table.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        means = part.set_index(["tokenizer", "prior"])[metric]
+        ssl = part.loc[part["tokenizer"] == "SSL", "setting"].iloc[0]
+        seeds = int(part["seeds"].min())
+        verdicts = []
+        for prior in part["prior"].drop_duplicates():
+            a, b = means[("naive", prior)], means[("SSL", prior)]
+            better = b > a if higher_is_better else b < a
+            verdict = "SSL better" if better else "SSL not better"
+            verdicts.append(f"{prior} prior: naive {a:.4g} vs {ssl} {b:.4g} ({verdict})")
+        where = dict(zip(keys, key))
+        profile = where.get("profile", "")
+        lines.append(f"{where.get('dataset', '')} ({profile}; {seeds} seed{'s' if seeds != 1 else ''}, "
+                     f"{evidence(profile, seeds)}): {metric}: " + "; ".join(verdicts))
+    return lines
+
+
+def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame | None = None) -> pd.DataFrame:
+    """:func:`compare_with_thesis` for every (dataset, profile) of ``df`` that the thesis also reports,
+    indexed by dataset, profile, setting and metric; empty when there is none."""
+    thesis = thesis_table() if thesis is None else thesis
+    parts = []
+    if not df.empty:
+        for (d, p), part in df.groupby(["dataset", "profile"], sort=False):
+            t = compare_with_thesis(part, d, metrics, thesis=thesis)
+            if not t.empty:
+                parts.append(t.assign(dataset=d, profile=p))
+    if not parts:
+        return pd.DataFrame()
+    return pd.concat(parts).set_index(["dataset", "profile", "setting", "metric"])
+
+
+# ----------------------------------------------------------------------------------------------- models for figures
 
 
 def setting_args(setting: str) -> tuple[str, str]:

@@ -124,7 +124,7 @@ def fit(
 def tokenizer_cache_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
     ssl = cfg.ssl if cfg.ssl.method != "none" else "none"  # the augmentation is irrelevant without SSL
     m = ds.meta
-    return (m.name, m.length, m.n_train, m.n_val, seed, cfg.tokenizer, ssl, cfg.stage1)
+    return (m.name, m.length, m.n_train, m.n_val, m.split_seed, seed, cfg.tokenizer, ssl, cfg.stage1)
 
 
 @dataclass

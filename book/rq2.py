@@ -1,0 +1,125 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (tsvq)
+#     language: python
+#     name: tsvq
+# ---
+
+# %% [markdown]
+# # RQ2 — The influence of the augmentations on the tokenizer
+#
+# **Question.** The SSL branch learns from two views of a series, the original and an augmented
+# copy. How does the choice of augmentation (window warp, slice-and-shuffle, Gaussian noise) shape
+# the tokenizer: its reconstruction error and the class information its latents carry?
+#
+# **How this chapter answers it.** It reads back the stage-1 grid of RQ1 (the same runs: tokenizers
+# and metrics come from the cache and from `stage1.csv`) and looks at it along the augmentation axis:
+# each augmentation with each SSL loss, then each augmentation averaged over the two SSL losses, both
+# against the naive tokenizer on the same seeds.
+
+# %% tags=["parameters"]
+dataset = "GunPoint"
+profile = "cpu"
+seeds = [0]
+data_dir = None
+results_dir = "results"
+
+# %%
+import torch
+
+from tsvq import plots, report
+from tsvq.augment import AUGMENTATIONS, augment
+from tsvq.book import results_path
+from tsvq.data import load_ucr
+from tsvq.experiments import STAGE1_SETTINGS, run_stage1_grid
+
+ds = load_ucr(dataset, data_dir)  # the VAL split of RQ1: one split for every seed
+stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
+                         progress=False)
+stage1 = stage1[stage1["seed"].isin(seeds)]
+print(f"{dataset} ({profile}): {len(stage1)} tokenizer runs, seeds {sorted(stage1['seed'].unique().tolist())}")
+
+# %% [markdown]
+# ## The three augmentations
+#
+# Three TRAIN series (grey) and one draw of each augmentation (colour). *warp* stretches a random
+# window of 40 % of the series by a factor in $[0.9, 2]$ and rescales the amplitude by
+# $1 + \mathcal{N}(0, 0.2^2)$; *slice* cuts the series at three random points and permutes the four
+# pieces; *gauss* adds $\mathcal{N}(0, 0.05^2)$ noise at every step. The SSL loss asks the pooled latent
+# of the original and of the view to agree, so each augmentation names what the representation
+# should *ignore*: local timing and scale (warp), the order of segments (slice), or fine-grained
+# noise (gauss).
+
+# %%
+x = torch.as_tensor(ds.x_train[:3])
+views = {name: augment(x, name, torch.Generator().manual_seed(seeds[0])).numpy() for name in AUGMENTATIONS}
+plots.plot_augmentations(x.numpy(), views, title=f"{dataset}: one draw of each augmentation")
+
+# %% [markdown]
+# ## Reconstruction against probe accuracy
+#
+# One point per setting: the TEST reconstruction error (time domain) against the TEST KNN and SVM
+# accuracy of the pooled latents, mean ± std over seeds. A setting to the upper left of the naive
+# tokenizer gains class information at no reconstruction cost; to the upper right it trades one
+# for the other.
+
+# %%
+plots.plot_tradeoff(stage1, x="test_time_mse", y="knn_accuracy",
+                    title=f"{dataset}: reconstruction against KNN accuracy ({profile})")
+
+# %%
+plots.plot_tradeoff(stage1, x="test_time_mse", y="svm_accuracy",
+                    title=f"{dataset}: reconstruction against SVM accuracy ({profile})")
+
+# %% [markdown]
+# ## Each augmentation with each SSL loss
+#
+# Bars by augmentation, one colour per SSL loss, the naive tokenizer's mean as a dotted line.
+
+# %%
+ssl_runs = stage1[stage1["setting"] != "naive"]
+naive = stage1[stage1["setting"] == "naive"]
+metrics = ["knn_accuracy", "svm_accuracy", "test_time_mse", "perplexity"]
+plots.plot_grouped_bars(ssl_runs, metrics=metrics, x="aug", hue="ssl",
+                        references={m: {"naive": naive[m].mean()} for m in metrics},
+                        title=f"{dataset}: SSL settings by augmentation ({profile})")
+
+# %%
+report.summarize(stage1, metrics + ["test_stft_mse", "mean_abs_corr_off_diagonal"], by=("aug", "ssl"),
+                 cells_only=True)
+
+# %% [markdown]
+# ## Paired tests per setting
+#
+# Each SSL setting against the naive tokenizer on the same seeds: mean difference (setting − naive)
+# and paired t-test p-value.
+
+# %%
+report.paired_tests(stage1, metrics)
+
+# %% [markdown]
+# ## Each augmentation, averaged over the SSL losses
+#
+# Per seed, the two SSL losses that share an augmentation are averaged, which isolates the
+# augmentation's effect; the paired test is again against the naive tokenizer (`aug = none`) on the
+# same seeds. The per-augmentation means are written to `rq2.csv`.
+
+# %%
+per_aug = stage1.groupby(["seed", "aug"], sort=False)[metrics].mean().reset_index()
+per_aug.assign(dataset=dataset, profile=profile).to_csv(results_path(results_dir, dataset, profile, "rq2.csv"),
+                                                         index=False)
+report.paired_tests(per_aug, metrics, baseline="none", by="aug")
+
+# %% [markdown]
+# ## Reading the result
+#
+# Computed from the tables above. What to look for: whether one augmentation helps the probes under
+# both SSL losses (a property of the augmentation, not of the loss), and whether the augmentations
+# that help classification are the ones that raise the reconstruction error. Only the `cpu` or
+# `paper` profile with at least three seeds counts as evidence.
+
+# %%
+for metric, higher in [("knn_accuracy", True), ("svm_accuracy", True), ("test_time_mse", False)]:
+    print(*report.versus_lines(per_aug.assign(dataset=dataset, profile=profile), metric, higher_is_better=higher,
+                               baseline="none", by="aug", others="augmentations"), sep="\n")

@@ -1,0 +1,106 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (tsvq)
+#     language: python
+#     name: tsvq
+# ---
+
+# %% [markdown]
+# # RQ5 — Token prior against embedding prior
+#
+# **Question.** NC-VQVAE changed two things at once: the tokenizer (the SSL branch) and the prior (an
+# *embedding* MaskGIT that reads codeword vectors instead of learned token embeddings). The thesis
+# paired the naive tokenizer with the token prior and the SSL tokenizers with the embedding prior only,
+# so a difference in sample quality could come from either. Does the SSL tokenizer still help once
+# both tokenizers get both priors?
+#
+# **How this chapter answers it.** It takes the full 2 × 2 from the stage-2 grid of RQ3 and RQ4:
+# {naive, SSL} tokenizer × {token, embedding} prior, same seeds in every cell. One SSL setting stands
+# for "SSL": the one whose priors reached the lowest VAL loss, averaged over both priors and the
+# seeds. The choice is made on validation data only, never on a TEST metric such as FID or CAS.
+# Two sets of paired tests then separate the effects: the tokenizer's (SSL − naive, within each prior)
+# and the prior's (embedding − token, within each tokenizer).
+
+# %% tags=["parameters"]
+dataset = "GunPoint"
+profile = "cpu"
+seeds = [0]
+data_dir = None
+results_dir = "results"
+
+# %%
+
+from tsvq import plots, report
+from tsvq.book import results_path
+from tsvq.data import load_ucr
+from tsvq.experiments import PRIORS, STAGE1_SETTINGS, run_stage2_grid
+
+ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
+stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+                         results_dir=results_dir, progress=False)
+stage2 = stage2[stage2["seed"].isin(seeds)]
+ssl = report.best_setting(stage2, "best_val_loss")
+print("mean best VAL prior loss per SSL setting (both priors, all seeds):")
+print(stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean().round(4).to_string())
+print(f"SSL tokenizer of the 2 × 2: {ssl} (lowest mean VAL prior loss)")
+
+# %% [markdown]
+# ## The 2 × 2
+#
+# Mean ± std over seeds for each tokenizer and prior: FID, ROCKET-FID and CAS of the samples (TEST
+# metrics) and the prior's best VAL loss. The cell means are written to `rq5.csv`.
+
+# %%
+metrics = ["fid", "rocket_fid", "is_mean", "cas", "best_val_loss"]
+grid = stage2[stage2["setting"].isin(["naive", ssl])]
+report.two_by_two(stage2, metrics).to_csv(results_path(results_dir, dataset, profile, "rq5.csv"), index=False)
+report.summarize(grid, metrics, by=("setting", "prior"), cells_only=True)
+
+# %% [markdown]
+# ## The same, as bars
+#
+# One group per prior, one colour per tokenizer. Parallel changes across the two groups mean the
+# tokenizer and the prior act independently; a gap that opens under one prior only is an interaction.
+
+# %%
+plots.plot_grouped_bars(grid, metrics=["fid", "rocket_fid", "cas", "best_val_loss"], x="prior", hue="setting",
+                        title=f"{dataset}: tokenizer × prior ({profile})")
+
+# %% [markdown]
+# ## The tokenizer's effect, within each prior
+#
+# SSL − naive on the same seeds (for FID, ROCKET-FID and VAL loss negative is better, for IS and CAS
+# positive).
+
+# %%
+report.paired_tests(grid, metrics, baseline="naive", by="setting", within="prior")
+
+# %% [markdown]
+# ## The prior's effect, within each tokenizer
+#
+# Embedding prior − token prior on the same seeds and tokenizer.
+
+# %%
+report.paired_tests(grid, metrics, baseline="token", by="prior", within="setting")
+
+# %% [markdown]
+# ## Reading the result
+#
+# Computed from the tables above. The thesis' comparison corresponds to the diagonal (naive + token
+# against SSL + embedding); the question of this chapter is whether the SSL tokenizer's row beats the
+# naive row under *both* priors. Only the `cpu` or `paper` profile with at least three seeds counts
+# as evidence.
+
+# %%
+means = grid.groupby(["setting", "prior"])[metrics].mean()
+n_seeds = grid["seed"].nunique()
+print(f"{dataset} ({profile}; {n_seeds} seed{'s' if n_seeds != 1 else ''}, {report.evidence(profile, n_seeds)})")
+for metric, higher in [("fid", False), ("rocket_fid", False), ("cas", True)]:
+    for prior in PRIORS:
+        a, b = means.loc[("naive", prior), metric], means.loc[(ssl, prior), metric]
+        better = (b > a) if higher else (b < a)
+        print(f"  {metric} with the {prior} prior: naive {a:.4g}, {ssl} {b:.4g} -> SSL "
+              f"{'better' if better else 'not better'}")
+    diag_a, diag_b = means.loc[("naive", "token"), metric], means.loc[(ssl, "embedding"), metric]
+    print(f"  {metric} on the thesis' diagonal: naive + token {diag_a:.4g}, {ssl} + embedding {diag_b:.4g}")

@@ -1,0 +1,117 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python (tsvq)
+#     language: python
+#     name: tsvq
+# ---
+
+# %% [markdown]
+# # Summary of results
+#
+# Every metric file the research-question chapters have written, gathered across datasets, profiles
+# and seeds: `results/<dataset>/<profile>/stage1.csv` (tokenizers), `stage2.csv` (priors and their
+# samples) and `reference_quality.csv` (the sample-quality anchors). Each cell is a mean ± std over the
+# seeds that ran, with the number of runs; results of the `smoke` profile only show that the
+# pipeline runs, and fewer than three seeds are a demonstration, not evidence.
+#
+# Where the thesis reports the same dataset, its numbers (4 runs each) stand beside tsvq's. They are
+# not expected to match one to one: the thesis trained 1000 + 1000 epochs on a GPU, probed in
+# training mode, selected on TEST and paired each tokenizer with one prior only (see
+# `reference/README.md` and the introduction).
+#
+# This page does not depend on a dataset: it reads whatever the results folder holds when it runs.
+
+# %% tags=["parameters"]
+dataset = "GunPoint"
+profile = "cpu"
+seeds = [0]
+data_dir = None
+results_dir = "results"
+
+# %%
+import pandas as pd
+from IPython.display import display
+
+from tsvq import plots, report
+
+stage1 = report.with_recon_loss(report.collect(results_dir, "stage1.csv"))
+stage2 = report.collect(results_dir, "stage2.csv")
+anchors = report.collect(results_dir, "reference_quality.csv")
+thesis = report.thesis_table()
+
+# %% [markdown]
+# ## What has been run
+#
+# One row per dataset and profile: the seeds, and how many tokenizer and prior runs finished.
+
+# %%
+if stage1.empty:
+    print(f"No stage-1 results under {results_dir!r} yet: run the RQ chapters first (make run).")
+else:
+    done = stage1.groupby(["dataset", "profile"]).agg(seeds=("seed", lambda s: sorted(set(s))),
+                                                      tokenizer_runs=("setting", "size"))
+    if not stage2.empty:
+        done = done.join(stage2.groupby(["dataset", "profile"]).agg(prior_runs=("prior", "size")), how="left")
+    done["evidence"] = [report.evidence(p, len(s)) for (_, p), s in zip(done.index, done["seeds"])]
+    display(done)
+
+# %% [markdown]
+# ## Stage 1: tokenizers
+#
+# TEST probe accuracy of the pooled latents (SVM, KNN), TEST reconstruction error (time domain) and
+# codebook perplexity, per dataset, profile and setting.
+
+# %%
+if not stage1.empty:
+    display(report.summarize(stage1, ["svm_accuracy", "knn_accuracy", "test_time_mse", "perplexity"],
+                             by=("dataset", "profile", "setting"), cells_only=True))
+
+# %% [markdown]
+# ## Stage 2: priors and samples
+#
+# Sample quality (FID, ROCKET-FID, IS, CAS) and the prior's best VAL loss, per dataset, profile, prior
+# and tokenizer; then the anchors (real TRAIN, reconstructions, noise) of each dataset.
+
+# %%
+if stage2.empty:
+    print(f"No stage-2 results under {results_dir!r} yet.")
+else:
+    display(report.summarize(stage2, ["fid", "rocket_fid", "is_mean", "cas", "best_val_loss"],
+                             by=("dataset", "profile", "prior", "setting"), cells_only=True))
+
+# %%
+if not anchors.empty:
+    display(report.summarize(anchors, ["fid", "rocket_fid", "is_mean", "cas"], by=("dataset", "profile", "reference"),
+                             cells_only=True))
+
+# %% [markdown]
+# ## Beside the thesis
+#
+# For every dataset that both tsvq and the thesis report: tsvq's mean ± std next to the thesis', and
+# the difference of the means. Stage-1 metrics first (probe accuracies, perplexity and `recon_loss`,
+# the TEST time + STFT error), then the stage-2 metrics, where each setting is taken under the prior
+# the thesis paired it with (token prior for naive, embedding prior for SSL).
+
+# %%
+common = sorted(set(thesis["dataset"]) & set(stage1.get("dataset", pd.Series(dtype=str))))
+print("datasets in both tsvq's results and the thesis:", ", ".join(common) if common else "none yet")
+first = report.compare_all_with_thesis(stage1, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"],
+                                       thesis=thesis)
+if not first.empty:
+    display(first[["tsvq", "thesis", "difference"]])
+
+# %% [markdown]
+# The same stage-1 comparison as a figure: one point per dataset and setting (stars: naive), tsvq
+# against the thesis; points on the dotted diagonal agree.
+
+# %%
+if not first.empty:
+    display(plots.plot_versus_thesis(first.reset_index(), metrics=["svm_accuracy", "knn_accuracy"]))
+
+# %%
+second = report.compare_all_with_thesis(stage2, ["fid", "is_mean", "cas"], thesis=thesis)
+if second.empty:
+    print("No stage-2 results for a dataset the thesis reports.")
+else:
+    display(second[["tsvq", "thesis", "difference"]])
