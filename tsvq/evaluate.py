@@ -92,7 +92,7 @@ def _predict(model: FCN, x: np.ndarray, device, what: str = "logits", batch_size
     fn = model.features if what == "features" else model
     out = []
     for i in range(0, len(x), batch_size):
-        xb = torch.as_tensor(x[i : i + batch_size], dtype=torch.float32, device=device)
+        xb = torch.as_tensor(np.ascontiguousarray(x[i : i + batch_size]), dtype=torch.float32, device=device)
         out.append(fn(xb).double().cpu().numpy())
     model.train(was_training)
     return np.concatenate(out)

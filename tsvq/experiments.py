@@ -95,6 +95,15 @@ def evaluate_samples(ds: UCRDataset, synth_uncond, synth_cond, y_cond, *, cfg, e
     return q
 
 
+def nn_class_agreement(ds: UCRDataset, x_synth, y_synth) -> float:
+    """Fraction of class-conditional samples that a 1-NN classifier fitted on real TRAIN assigns to the class
+    they were generated for: a model-free check that conditioning works."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=1).fit(ds.x_train[:, 0], ds.y_train)
+    return float((knn.predict(x_synth[:, 0]) == y_synth).mean())
+
+
 def cas_labels(ds: UCRDataset, cfg) -> "np.ndarray":
     import numpy as np
 
@@ -136,6 +145,8 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 y_cond = cas_labels(ds, cfg) if with_cas else None
                 cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"] if with_cas else None
                 q = evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=seed)
+                if with_cas:
+                    q["nn_class_agreement"] = nn_class_agreement(ds, cond, y_cond)
                 best = min(val, key=lambda ev: ev[1])
                 _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
                                "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),

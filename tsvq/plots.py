@@ -440,6 +440,9 @@ def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", re
                       reference_label: str = "", ylabel: str = "VAL prior loss") -> Figure:
     """VAL loss against epoch, mean over seeds (line) ± std (band), one panel per ``panel`` value.
 
+    The first ``line`` value (the baseline) is drawn thick and black; with more than three lines only
+    its band is drawn.
+
     ``curves`` is a long table with columns ``epoch``, ``val_loss``, ``seed``, ``panel`` and ``line``.
     """
     panels = list(dict.fromkeys(curves[panel]))
@@ -453,9 +456,10 @@ def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", re
             if not len(g):
                 continue
             m, s = g.mean(), g.std().fillna(0.0)
-            style = dict(color="#222222", lw=2.0) if j == 0 else dict(color=f"C{j % 10}", lw=1.2)
+            style = dict(color="#222222", lw=2.0, zorder=3) if j == 0 else dict(color=f"C{j % 10}", lw=1.2)
             ax.plot(m.index, m.values, label=str(name), **style)
-            ax.fill_between(m.index, m - s, m + s, color=style["color"], alpha=0.15, lw=0)
+            if j == 0 or len(lines) <= 3:  # with many lines, only the baseline's band stays readable
+                ax.fill_between(m.index, m - s, m + s, color=style["color"], alpha=0.15, lw=0)
         if reference is not None:
             ax.axhline(reference, color="#888888", ls=":", lw=1, label=reference_label)
         ax.set_title(f"{panel} = {p}", fontsize=9)

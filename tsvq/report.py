@@ -236,6 +236,28 @@ def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
                              "seeds": cellpart["seed"].nunique(), **{m: cellpart[m].mean() for m in metrics}})
     return pd.DataFrame(rows)
 
+def describe_two_by_two(table: pd.DataFrame, metric: str, *, higher_is_better: bool,
+                        keys=("dataset", "profile")) -> list[str]:
+    """One sentence per ``keys`` group of :func:`two_by_two`: naive against SSL under each prior."""
+    keys, lines = _by(keys), []
+    for key, part in table.groupby(keys, sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        means = part.set_index(["tokenizer", "prior"])[metric]
+        ssl = part.loc[part["tokenizer"] == "SSL", "setting"].iloc[0]
+        seeds = int(part["seeds"].min())
+        verdicts = []
+        for prior in part["prior"].drop_duplicates():
+            a, b = means[("naive", prior)], means[("SSL", prior)]
+            better = b > a if higher_is_better else b < a
+            verdict = "SSL better" if better else "SSL not better"
+            verdicts.append(f"{prior} prior: naive {a:.4g} vs {ssl} {b:.4g} ({verdict})")
+        where = dict(zip(keys, key))
+        profile = where.get("profile", "")
+        lines.append(f"{where.get('dataset', '')} ({profile}; {seeds} seed{'s' if seeds != 1 else ''}, "
+                     f"{evidence(profile, seeds)}): {metric}: " + "; ".join(verdicts))
+    return lines
+
+
 
 # ----------------------------------------------------------------------------------------------- results
 
@@ -321,28 +343,6 @@ def compare_with_thesis(df: pd.DataFrame, dataset: str, metrics, *, thesis: pd.D
                          "thesis": cell(r["mean"], r["std"], int(r["n"])), "tsvq_mean": m,
                          "thesis_mean": float(r["mean"]), "difference": m - float(r["mean"])})
     return pd.DataFrame(rows, columns=empty.columns)
-
-
-def describe_two_by_two(table: pd.DataFrame, metric: str, *, higher_is_better: bool,
-                        keys=("dataset", "profile")) -> list[str]:
-    """One sentence per ``keys`` group of :func:`two_by_two`: naive against SSL under each prior."""
-    keys, lines = _by(keys), []
-    for key, part in table.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        means = part.set_index(["tokenizer", "prior"])[metric]
-        ssl = part.loc[part["tokenizer"] == "SSL", "setting"].iloc[0]
-        seeds = int(part["seeds"].min())
-        verdicts = []
-        for prior in part["prior"].drop_duplicates():
-            a, b = means[("naive", prior)], means[("SSL", prior)]
-            better = b > a if higher_is_better else b < a
-            verdict = "SSL better" if better else "SSL not better"
-            verdicts.append(f"{prior} prior: naive {a:.4g} vs {ssl} {b:.4g} ({verdict})")
-        where = dict(zip(keys, key))
-        profile = where.get("profile", "")
-        lines.append(f"{where.get('dataset', '')} ({profile}; {seeds} seed{'s' if seeds != 1 else ''}, "
-                     f"{evidence(profile, seeds)}): {metric}: " + "; ".join(verdicts))
-    return lines
 
 
 def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame | None = None) -> pd.DataFrame:
