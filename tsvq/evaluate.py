@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from scipy.special import xlogy
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import EvalConfig
 from .utils import cache_dir, default_device

@@ -139,8 +139,6 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 run = train_prior(ds, cfg, seed=seed, device=device, progress=progress)
                 seconds = time.time() - t0
                 val = [(h["epoch"], h["val_loss"]) for h in run.history if "val_loss" in h]
-                for e, v in val:
-                    _append(curves, {**keys, "epoch": e, "val_loss": v})
                 uncond = run.sample(len(ds.x_test), seed=seed)["x"]
                 y_cond = cas_labels(ds, cfg) if with_cas else None
                 cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"] if with_cas else None
@@ -152,6 +150,9 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                                "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
                                "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": n_epochs(cfg.stage2, len(ds.x_train)),
                                "train_seconds": round(seconds, 1)})
+                # Curves after the row: an interrupted run is redone whole and never leaves a curve twice.
+                for e, v in val:
+                    _append(curves, {**keys, "epoch": e, "val_loss": v})
     return read_table(path)
 
 

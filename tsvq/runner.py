@@ -171,7 +171,7 @@ def run_book(
     exists. ``out_root`` and a relative ``results_dir`` are taken from the repository root, which is
     also the notebooks' working directory. Failures do not stop the run; check ``all(r.ok ...)``.
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .config import PROFILES
 

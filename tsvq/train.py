@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import Config, TrainConfig, from_dict, to_dict
 from .data import UCRDataset
