@@ -12,7 +12,9 @@
 # **Question.** If the SSL branch makes tokens carry class-level semantics, is the prior over those
 # tokens easier to learn: does its validation loss fall faster, or lower?
 #
-# **How this chapter answers it.** For every tokenizer of the stage-1 grid and every seed, both
+# **How this chapter answers it.** For the naive tokenizer and the three VIbCReg tokenizers (warp,
+# slice, gauss; `STAGE2_SETTINGS`: one SSL loss across the three augmentations keeps the grid affordable)
+# and every seed, both
 # stage-2 priors are trained on its tokens: the *token* prior (learned token embeddings, TimeVQVAE)
 # and the *embedding* prior (a trainable copy of the codebook as input, NC-VQVAE). After every
 # validation pass the masked-token cross-entropy on the VAL split is recorded, with masks from a
@@ -41,11 +43,11 @@ from tsvq import plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE1_SETTINGS, read_table, run_stage1_grid, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, read_table, run_stage1_grid, run_stage2_grid
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 cfg = get_config(profile)
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                          results_dir=results_dir, progress=False)
 stage2 = stage2[stage2["seed"].isin(seeds)]
 curves = read_table(results_path(results_dir, dataset, profile, "prior_curves.csv"))

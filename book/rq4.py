@@ -12,7 +12,7 @@
 # **Question.** Do the tokens of an SSL tokenizer, and the augmentation it was trained with, change
 # the quality of the series the stage-2 prior generates?
 #
-# **How this chapter answers it.** It reads back the stage-2 grid of RQ3 (every tokenizer × both
+# **How this chapter answers it.** It reads back the stage-2 grid of RQ3 (naive and VIbCReg tokenizers × both
 # priors × seeds) and the sample-quality metrics recorded for each run:
 #
 # - **FID**: the Fréchet distance between Gaussian fits of the features of real TEST series and of as
@@ -42,10 +42,10 @@ import pandas as pd
 
 from tsvq import plots, report
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE1_SETTINGS, reference_quality, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE2_SETTINGS, reference_quality, run_stage2_grid
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                          results_dir=results_dir, progress=False)
 stage2 = stage2[stage2["seed"].isin(seeds)]
 for seed in seeds:

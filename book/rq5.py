@@ -34,10 +34,10 @@ results_dir = "results"
 from tsvq import plots, report
 from tsvq.book import results_path
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE1_SETTINGS, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE2_SETTINGS, run_stage2_grid
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                          results_dir=results_dir, progress=False)
 stage2 = stage2[stage2["seed"].isin(seeds)]
 ssl = report.best_setting(stage2, "best_val_loss")

@@ -1,12 +1,11 @@
 """Evaluation metrics and the FCN evaluator, on exact moments and on real UCR data.
 
-The evaluator tests train real FCNs with the ``cpu`` profile (GunPoint once per module, ECG5000 once),
-into a temporary cache so that a stale cache can never stand in for training.
+The evaluator tests train real FCNs with the ``cpu`` profile (GunPoint once per module, ECG5000 once)
+into the tests' temporary cache, so a user's cache can never stand in for training.
 """
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 import torch
+from conftest import UCR_DIR
 
 import tsvq.evaluate as ev
 from tsvq.config import get_config
@@ -33,26 +33,20 @@ from tsvq.evaluate import (
 )
 
 CPU = get_config("cpu").eval
-ROCKET_KERNELS = 840  # 10 × 84 features: enough to tell data apart, quick to fit
-
-
-def _ucr_dir() -> Path | None:
-    if os.environ.get("TSVQ_DATA_DIR"):
-        return Path(os.environ["TSVQ_DATA_DIR"])
-    shared = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "UCR"
-    return shared if shared.is_dir() else None
+ROCKET_KERNELS = 336  # 4 × 84 features: enough to tell data apart, and a quick Fréchet distance
 
 
 @pytest.fixture(scope="module", autouse=True)
-def fresh_cache(tmp_path_factory):
+def session_cache(tmp_path_factory):
+    # Module fixtures (the GunPoint evaluator) see the same temporary cache as conftest gives each test.
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("TSVQ_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        mp.setenv("TSVQ_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
         yield
 
 
 @pytest.fixture(scope="module")
 def gunpoint():
-    return load_ucr("GunPoint", _ucr_dir())  # the UCR folder when present, else aeon's bundled copy
+    return load_ucr("GunPoint", UCR_DIR)  # the UCR folder when present, else aeon's bundled copy
 
 
 @pytest.fixture(scope="module")
@@ -268,13 +262,13 @@ def test_gunpoint_evaluator_is_accurate_and_cached(gunpoint_evaluator, gunpoint,
     assert again.test_accuracy == gunpoint_evaluator.test_accuracy and again.config == CPU
     np.testing.assert_allclose(again.features(gunpoint.x_test), gunpoint_evaluator.features(gunpoint.x_test),
                                rtol=1e-5, atol=1e-6)
-    ckpt = torch.load(ev.cache_dir("evaluator", "GunPoint", 0, CPU) / "evaluator.pt", weights_only=True)
+    ckpt = torch.load(ev.evaluator_path(gunpoint, config=CPU, seed=0), weights_only=True)
     assert {"state_dict", "n_classes", "config", "test_accuracy"} <= set(ckpt)
     assert ckpt["config"] == dataclasses.asdict(CPU)
 
 
 def test_ecg5000_evaluator_is_accurate():
-    data_dir = _ucr_dir()
+    data_dir = Path(UCR_DIR) if UCR_DIR else None
     if data_dir is None or not (data_dir / "ECG5000").is_dir():
         pytest.skip("ECG5000 is not bundled with aeon: set TSVQ_DATA_DIR to a UCR-2018 folder that holds it")
     ds = load_ucr("ECG5000", data_dir)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -186,7 +186,7 @@ def train_fcn(
 class Evaluator:
     """A trained FCN with its real TEST accuracy: the feature extractor for FID and classifier for IS."""
 
-    model: FCN
+    model: FCN = field(repr=False)
     test_accuracy: float
     dataset: str
     config: EvalConfig
@@ -211,6 +211,11 @@ class Evaluator:
         return _loss_and_accuracy(self.model, x, y, self.device)[1]
 
 
+def evaluator_path(ds, *, config: EvalConfig, seed: int = 0):
+    """Where the evaluator checkpoint of a dataset (and its VAL split), config and seed is cached."""
+    return cache_dir("evaluator", ds.meta.name, ds.meta.n_train, ds.meta.split_seed, seed, config) / "evaluator.pt"
+
+
 def load_or_train_evaluator(ds, *, config: EvalConfig, seed: int = 0, device=None, progress: bool = True) -> Evaluator:
     """The cached evaluator of a dataset, trained (TRAIN, early stopping on VAL) on first use.
 
@@ -219,7 +224,7 @@ def load_or_train_evaluator(ds, *, config: EvalConfig, seed: int = 0, device=Non
     ``torch.load(weights_only=True)``.
     """
     device = torch.device(device) if device is not None else default_device()
-    path = cache_dir("evaluator", ds.meta.name, ds.meta.n_train, ds.meta.split_seed, seed, config) / "evaluator.pt"
+    path = evaluator_path(ds, config=config, seed=seed)
     if path.is_file():
         ckpt = torch.load(path, map_location=device, weights_only=True)
         model = FCN(n_classes=ckpt["n_classes"], in_channels=ckpt["in_channels"]).to(device)
@@ -342,8 +347,9 @@ def cas(x_syn, y_syn, x_test, y_test, *, n_classes: int, config: EvalConfig, see
     x_test = _check_series(x_test, "x_test", x_syn.shape[1])
     y_test = _check_labels(y_test, len(x_test), n_classes, "y_test")
     keep, held = stratified_split(y_syn, 0.1, seed)
-    model = train_fcn(x_syn[keep], y_syn[keep], n_classes=n_classes, x_val=x_syn[held], y_val=y_syn[held],
-                      config=config, seed=seed, device=device, progress=progress)
+    val = (x_syn[held], y_syn[held]) if len(held) else (None, None)  # no class has two samples: no early stopping
+    model = train_fcn(x_syn[keep], y_syn[keep], n_classes=n_classes, x_val=val[0], y_val=val[1], config=config,
+                      seed=seed, device=device, progress=progress)
     device = next(model.parameters()).device
     return _loss_and_accuracy(model, x_test, y_test, device)[1]
 
@@ -379,7 +385,8 @@ class RocketFeaturizer:
         return self
 
     def _raw(self, x) -> np.ndarray:
-        return np.asarray(self.rocket.transform(x.astype(np.float32)), dtype=np.float64)
+        # C-contiguous float32 input: numba would otherwise compile another specialisation (seconds).
+        return np.asarray(self.rocket.transform(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float64)
 
     def transform(self, x) -> np.ndarray:
         """Standardised features, (n, n_features) float64."""

@@ -20,6 +20,11 @@ from .data import UCRDataset
 STAGE1_SETTINGS = [("none", "none")] + [(m, a) for m in ("barlowtwins", "vibcreg") for a in ("warp", "slice", "gauss")]
 
 
+# Stage 2 pairs both priors with the naive tokenizer and the VIbCReg tokenizers (one per augmentation): the 2 × 2
+# of RQ5 and the augmentation comparison of RQ4 at a third of the cost of every SSL setting.
+STAGE2_SETTINGS = [("none", "none")] + [("vibcreg", a) for a in ("warp", "slice", "gauss")]
+
+
 def setting_name(ssl: str, aug: str) -> str:
     return "naive" if ssl == "none" else f"{ssl}-{aug}"
 
