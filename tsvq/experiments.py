@@ -25,8 +25,16 @@ STAGE1_SETTINGS = [("none", "none")] + [(m, a) for m in ("barlowtwins", "vibcreg
 STAGE2_SETTINGS = [("none", "none")] + [("vibcreg", a) for a in ("warp", "slice", "gauss")]
 
 
-def setting_name(ssl: str, aug: str) -> str:
-    return "naive" if ssl == "none" else f"{ssl}-{aug}"
+def setting_name(ssl: str, aug: str, ssl_overrides: dict | None = None) -> str:
+    """"naive", "vibcreg-slice", or with SSL overrides e.g. "vibcreg-slice-weight0.1"."""
+    name = "naive" if ssl == "none" else f"{ssl}-{aug}"
+    return name + "".join(f"-{k}{v}" for k, v in sorted((ssl_overrides or {}).items()))
+
+
+def _unpack(setting) -> tuple[str, str, dict]:
+    """A setting is (ssl, aug) or (ssl, aug, {SSLConfig overrides})."""
+    ssl, aug, *rest = setting
+    return ssl, aug, (rest[0] if rest else {})
 
 
 def read_table(path) -> pd.DataFrame:
@@ -53,8 +61,9 @@ def _done(path: Path, keys: dict) -> bool:
     return bool(m.any())
 
 
-def stage1_config(profile: str, ssl: str, aug: str, **overrides):
-    return get_config(profile, ssl={"method": ssl, "augmentation": aug if ssl != "none" else "warp"}, **overrides)
+def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **overrides):
+    sections = {"method": ssl, "augmentation": aug if ssl != "none" else "warp", **(ssl_overrides or {})}
+    return get_config(profile, ssl=sections, **overrides)
 
 
 def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
@@ -65,11 +74,12 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
 
     path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
     for seed in seeds:
-        for ssl, aug in settings:
-            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug)}
+        for setting in settings:
+            ssl, aug, over = _unpack(setting)
+            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
             if _done(path, keys):
                 continue
-            cfg = stage1_config(profile, ssl, aug)
+            cfg = stage1_config(profile, ssl, aug, over)
             t0 = time.time()
             run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
             seconds = time.time() - t0
@@ -131,13 +141,14 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
     curves = results_path(results_dir, ds.meta.name, profile, "prior_curves.csv")
     for seed in seeds:
         evaluator = None
-        for ssl, aug in settings:
+        for setting in settings:
+            ssl, aug, over = _unpack(setting)
             for variant in priors:
                 keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed,
-                        "setting": setting_name(ssl, aug), "prior": variant}
+                        "setting": setting_name(ssl, aug, over), "prior": variant}
                 if _done(path, keys):
                     continue
-                cfg = stage1_config(profile, ssl, aug, prior={"variant": variant})
+                cfg = stage1_config(profile, ssl, aug, over, prior={"variant": variant})
                 evaluator = evaluator or load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device,
                                                                  progress=progress)
                 t0 = time.time()
