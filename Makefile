@@ -2,6 +2,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+export OMP_WAIT_POLICY ?= PASSIVE
 DATASET ?= GunPoint
 PROFILE ?= cpu
 SEEDS   ?= 0

@@ -1,6 +1,9 @@
 import os
 from pathlib import Path
 
+# Idle OpenMP threads sleep instead of spinning: on a busy 2-core machine spinning slows torch ~10x.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import pytest
 import torch
 
