@@ -213,24 +213,7 @@ def plot_class_balance(ds) -> Figure:
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, y: np.ndarray | None = None, *, n: int = 6,
                          class_names=None, title: str = "") -> Figure:
     """Series (solid) and their tokenizer reconstructions (dashed), one panel each."""
-    n = min(n, len(x))
-    cols = min(3, n)
-    rows = -(-n // cols)
-    fig = _figure(3.6 * cols, 2.2 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    for i, ax in enumerate(axes):
-        if i >= n:
-            ax.axis("off")
-            continue
-        ax.plot(np.ravel(x[i]), color="#333333", lw=1.2, label="real")
-        ax.plot(np.ravel(x_hat[i]), color="#d62728", lw=1.2, ls="--", label="reconstruction")
-        if y is not None:
-            ax.set_title(f"class {class_names[y[i]] if class_names else y[i]}", fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="best")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
+    return plot_reconstructions_compared(x, {"reconstruction": x_hat}, y, n=n, class_names=class_names, title=title)
 
 
 def plot_codebook_usage(counts: dict[str, np.ndarray]) -> Figure:
