@@ -44,7 +44,10 @@ def test_cache_and_checkpoint_rebuild(gunpoint):
     again = train_tokenizer(gunpoint, cfg, seed=0, progress=False)
     assert again.path == first.path and again.path.stat().st_mtime == mtime  # loaded, not retrained
     model, history, stored = load_tokenizer(first.path)  # weights_only=True inside
-    assert stored == cfg and not model.training and len(history) == cfg.stage1.epochs
+    # the checkpoint rebuilds the tokenizer from its stored config (other stages' sections may differ: a
+    # tokenizer is shared by every prior trained on it)
+    assert (stored.tokenizer, stored.ssl, stored.stage1) == (cfg.tokenizer, cfg.ssl, cfg.stage1)
+    assert not model.training and len(history) == cfg.stage1.epochs
     x = torch.as_tensor(gunpoint.x_test[:4])
     torch.testing.assert_close(model(x).x_hat, first.model.eval()(x).x_hat)
     other = train_tokenizer(gunpoint, cfg, seed=1, progress=False)
