@@ -103,7 +103,9 @@ _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
         "stage1": {"epochs": 50, "min_steps": 200, "val_every": 5, "ckpt_every": 5},
         "prior": {"hidden_dim": 128, "depth": 2},
         "stage2": {"epochs": 100, "min_steps": 600, "val_every": 1, "ckpt_every": 10, "batch_size": 128},
-        "eval": {"fcn_epochs": 150, "fcn_batch_size": 16, "fcn_patience": 20, "rocket_kernels": 2000},
+        # CAS trains on a TRAIN-sized synthetic set (no scaling up to 1000), the size of the real-TRAIN reference
+        "eval": {"fcn_epochs": 150, "fcn_batch_size": 16, "fcn_patience": 20, "cas_min_samples": 0,
+                 "rocket_kernels": 2000},
     },
     "smoke": {
         "tokenizer": {"hidden_dim": 16, "n_res_blocks": 1},
