@@ -12,9 +12,9 @@
 # **Question.** If the SSL branch makes tokens carry class-level semantics, is the prior over those
 # tokens easier to learn: does its validation loss fall faster, or lower?
 #
-# **How this chapter answers it.** For the naive tokenizer and the three VIbCReg tokenizers (warp,
-# slice, gauss; `STAGE2_SETTINGS`: one SSL loss across the three augmentations keeps the grid affordable)
-# and every seed, both
+# **How this chapter answers it.** For the naive tokenizer and the VIbCReg-slice tokenizer
+# (`STAGE2_SETTINGS`; VIbCReg-slice had the best VAL probe accuracy of the ECG5000 stage-1 grid) and
+# every seed, both
 # stage-2 priors are trained on its tokens: the *token* prior (learned token embeddings, TimeVQVAE)
 # and the *embedding* prior (a trainable copy of the codebook as input, NC-VQVAE). After every
 # validation pass the masked-token cross-entropy on the VAL split is recorded, with masks from a

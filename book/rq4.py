@@ -12,7 +12,8 @@
 # **Question.** Do the tokens of an SSL tokenizer, and the augmentation it was trained with, change
 # the quality of the series the stage-2 prior generates?
 #
-# **How this chapter answers it.** It reads back the stage-2 grid of RQ3 (naive and VIbCReg tokenizers × both
+# **How this chapter answers it.** It reads back the stage-2 grid of RQ3 (naive and VIbCReg-slice tokenizers, and
+# any other SSL tokenizer a batch added, × both
 # priors × seeds) and the sample-quality metrics recorded for each run:
 #
 # - **FID**: the Fréchet distance between Gaussian fits of the features of real TEST series and of as
