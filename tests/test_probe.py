@@ -1,0 +1,50 @@
+import numpy as np
+import pytest
+import torch
+
+from tsvq.config import get_config
+from tsvq.data import load_ucr
+from tsvq.probe import codebook_stats, embed_2d, pooled_features, probe, probe_features
+from tsvq.train import train_tokenizer
+
+
+@pytest.fixture(scope="module")
+def trained():
+    ds = load_ucr("GunPoint")
+    run = train_tokenizer(ds, get_config("smoke", stage1={"epochs": 3}), seed=0, progress=False)
+    return ds, run.model.train()  # left in training mode on purpose: probing must not depend on the caller
+
+
+def test_probing_changes_no_parameter_or_buffer(trained):
+    ds, model = trained
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    probe(model, ds)
+    codebook_stats(model, ds.x_test)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert model.training  # the caller's mode is restored
+
+
+def test_probe_accuracies_are_real_and_pooled_features_deterministic(trained):
+    ds, model = trained
+    f1, f2 = pooled_features(model, ds.x_test), pooled_features(model, ds.x_test)
+    np.testing.assert_array_equal(f1, f2)
+    assert f1.shape == (len(ds.x_test), model.config.hidden_dim)
+    res = probe(model, ds)
+    assert 0.0 <= res["knn_accuracy"] <= 1.0 and 0.0 <= res["svm_accuracy"] <= 1.0
+    # perfectly separable features give perfect probes; random labels do not
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    f = np.c_[y + 0.01 * rng.standard_normal(200), rng.standard_normal(200)]
+    assert probe_features(f[:100], y[:100], f[100:], y[100:]) == {"svm_accuracy": 1.0, "knn_accuracy": 1.0}
+
+
+def test_codebook_stats_and_2d_maps(trained):
+    ds, model = trained
+    stats = codebook_stats(model, ds.x_test)["all"]
+    assert stats["counts"].sum() == len(ds.x_test) * model.n_tokens("all")
+    assert 1.0 <= stats["perplexity"] <= stats["usage"] <= model.config.codebook_size
+    f = pooled_features(model, ds.x_test)
+    assert embed_2d(f, method="pca").shape == (len(f), 2)
+    with pytest.raises(ValueError):
+        embed_2d(f, method="umap")
