@@ -409,7 +409,9 @@ def plot_grouped_bars(table, *, metrics, x: str, hue: str, references: dict | No
         tilt = len(xs) > 3
         ax.set_xticklabels([str(v) for v in xs], rotation=30 if tilt else 0, ha="right" if tilt else "center",
                            fontsize=7)
-        ax.set_title(metric, fontsize=9)
+        if "fid" in metric:  # distances span orders of magnitude (real data vs noise): log scale
+            ax.set_yscale("log")
+        ax.set_title(metric + (" (log scale)" if "fid" in metric else ""), fontsize=9)
         ax.tick_params(labelsize=7)
     for ax in axes[len(metrics):]:
         ax.axis("off")
