@@ -38,6 +38,7 @@ from IPython.display import display
 from tsvq import plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
+from tsvq.train import n_epochs
 from tsvq.data import load_ucr
 from tsvq.experiments import STAGE1_SETTINGS, run_stage1_grid
 from tsvq.probe import codebook_stats, embed_2d, pooled_features
@@ -46,7 +47,7 @@ ds = load_ucr(dataset, data_dir)  # one VAL split for every seed: the seeds vary
 cfg = get_config(profile)
 print(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
       f"{ds.meta.n_classes} classes")
-print(f"profile {profile!r}: {cfg.stage1.epochs} epochs, codebook {cfg.tokenizer.codebook_size} × "
+print(f"profile {profile!r}: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, codebook {cfg.tokenizer.codebook_size} × "
       f"{cfg.tokenizer.hidden_dim}; seeds {list(seeds)}")
 
 # %% [markdown]

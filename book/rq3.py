@@ -42,6 +42,7 @@ import math
 from tsvq import plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
+from tsvq.train import n_epochs
 from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, read_table, run_stage1_grid, run_stage2_grid
 
@@ -55,7 +56,7 @@ curves = read_table(results_path(results_dir, dataset, profile, "prior_curves.cs
 curves = curves[curves["seed"].isin(seeds)].drop_duplicates(["seed", "setting", "prior", "epoch"], keep="last")
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
-print(f"{dataset} ({profile}): {len(stage2)} prior runs, {cfg.stage2.epochs} epochs each, seeds {list(seeds)}; "
+print(f"{dataset} ({profile}): {len(stage2)} prior runs, {n_epochs(cfg.stage2, len(ds.x_train))} epochs each, seeds {list(seeds)}; "
       f"uniform guess {log_k:.3f} nats")
 
 # %% [markdown]
