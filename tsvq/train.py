@@ -57,7 +57,7 @@ def fit(
     stop_after_epoch: int | None = None,
     desc: str = "train",
 ) -> list[dict]:
-    """Resumable loop: AdamW + per-step cosine schedule over ``train_cfg.epochs``; returns the history.
+    """Resumable loop: AdamW + per-step cosine schedule over :func:`n_epochs` epochs; returns the history.
 
     ``step(batch_index, generator)`` returns a dict of losses whose "loss" entry is minimised.
     ``stop_after_epoch`` ends the run early after saving a checkpoint (used to test resumption).
