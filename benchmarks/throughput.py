@@ -10,11 +10,11 @@ import time
 
 import torch
 
-from tsvq.augment import augment
 from tsvq.config import get_config
 from tsvq.prior import MaskGIT, Sampler
 from tsvq.ssl import THESIS_WEIGHTS, build_ssl_head
 from tsvq.tokenizer import Tokenizer
+from tsvq.train import stage1_losses
 
 
 def timed(fn, steps: int, warmup: int = 2) -> float:
@@ -41,30 +41,25 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(B, 1, L, device=dev)
 
-    for ssl in ("none", "barlowtwins", "vibcreg"):
-        cfg = get_config(a.profile, ssl={"method": ssl})
+    for ssl, aug in (("none", "warp"), ("barlowtwins", "warp"), ("vibcreg", "warp"), ("vibcreg", "slice")):
+        cfg = get_config(a.profile, ssl={"method": ssl, "augmentation": aug})
         model = Tokenizer(config=cfg.tokenizer, length=L).to(dev).train()
         mods = [model]
-        head = None
+        head, weight = None, 0.0
         if ssl != "none":
             head = build_ssl_head(ssl, latent_dim=cfg.tokenizer.hidden_dim, proj_dim=cfg.ssl.proj_dim).to(dev)
+            weight = THESIS_WEIGHTS[ssl]
             mods.append(head)
         opt = torch.optim.AdamW([p for m in mods for p in m.parameters()], lr=1e-3)
 
         def step():
-            out = model(x)
-            loss = out.loss
-            if head is not None:
-                xa = augment(x, "warp", gen)
-                za = model.encode(xa)
-                _, tm, sm = model.reconstruction_losses(xa, za)
-                loss = loss + 0.1 * (tm + sm) + THESIS_WEIGHTS[ssl] * head(out.z_q["all"], za["all"])["loss"]
+            loss = stage1_losses(model, x, cfg, gen, ssl_head=head, ssl_weight=weight)["loss"]
             opt.zero_grad()
             loss.backward()
             opt.step()
 
         dt = timed(step, a.steps)
-        rows.append((f"stage 1 train ({ssl})", B / dt, dt))
+        rows.append((f"stage 1 train ({ssl if ssl == 'none' else ssl + ', ' + aug})", B / dt, dt))
 
     cfg = get_config(a.profile)
     model = Tokenizer(config=cfg.tokenizer, length=L).to(dev).eval()

@@ -42,9 +42,9 @@ import math
 from tsvq import plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
-from tsvq.train import n_epochs
 from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, read_table, run_stage1_grid, run_stage2_grid
+from tsvq.train import n_epochs
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 cfg = get_config(profile)

@@ -1,10 +1,12 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
 
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.probe import codebook_stats, embed_2d, pooled_features, probe, probe_features
+from tsvq.probe import codebook_stats, cv_probe, embed_2d, pooled_features, probe, probe_features
 from tsvq.train import train_tokenizer
 
 
@@ -48,3 +50,12 @@ def test_codebook_stats_and_2d_maps(trained):
     assert embed_2d(f, method="pca").shape == (len(f), 2)
     with pytest.raises(ValueError):
         embed_2d(f, method="umap")
+
+
+def test_cv_probe_never_reads_test(trained):
+    ds, model = trained
+    res = cv_probe(model, ds)
+    assert set(res) == {"cv_svm_accuracy", "cv_knn_accuracy"}
+    assert all(0.5 < v <= 1.0 for v in res.values()), res  # two balanced classes: better than chance
+    blind = dataclasses.replace(ds, x_test=np.full_like(ds.x_test, np.nan), y_test=np.zeros_like(ds.y_test))
+    assert cv_probe(model, blind) == res

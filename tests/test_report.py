@@ -7,8 +7,8 @@ import pytest
 from scipy.stats import ttest_rel
 
 from tsvq.report import (best_setting, collect, compare_all_with_thesis, compare_with_thesis, convergence,
-                         describe_two_by_two, describe_versus, paired_test, summarize, thesis_table, two_by_two,
-                         versus_baseline)
+                         describe_two_by_two, describe_versus, paired_ssl_setting, paired_test, summarize,
+                         thesis_table, two_by_two, versus_baseline)
 
 
 @pytest.fixture
@@ -156,6 +156,23 @@ def test_two_by_two_selects_the_ssl_tokenizer_on_val_loss_not_on_test():
     assert len(t) == 4 and set(t[t.tokenizer == "SSL"].setting) == {"vibcreg-gauss"}
     cell_ = t[(t.tokenizer == "SSL") & (t.prior == "embedding")].iloc[0]
     assert cell_.fid == pytest.approx(5.1) and cell_.best_val_loss == pytest.approx(1.605) and cell_.seeds == 2
+
+
+def test_two_by_two_pairs_seeds_and_prefers_settings_with_every_seed():
+    rows = []
+    # vibcreg-warp has the lowest VAL loss but only seed 0: vibcreg-slice (seeds 0, 1) is chosen,
+    # and once warp is the only candidate the naive cells drop seed 1 to stay paired with it
+    for setting, val, seeds in [("naive", 2.0, (0, 1)), ("vibcreg-warp", 1.0, (0,)), ("vibcreg-slice", 1.5, (0, 1))]:
+        for seed in seeds:
+            rows.append(dict(dataset="GunPoint", profile="cpu", seed=seed, setting=setting, prior="token",
+                             best_val_loss=val, fid=10.0 * (1 + seed)))
+    df = pd.DataFrame(rows)
+    assert paired_ssl_setting(df) == ("vibcreg-slice", [0, 1])
+    t = two_by_two(df[df.setting != "vibcreg-slice"], ["fid"])
+    naive = t[t.tokenizer == "naive"].iloc[0]
+    assert set(t.setting) == {"naive", "vibcreg-warp"} and naive.seeds == 1 and naive.fid == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="shares a seed"):
+        paired_ssl_setting(df[df.seed == 1].assign(seed=lambda d: d.seed + (d.setting != "naive")))
 
 
 def test_describe_versus_says_whether_the_result_is_evidence(stage1):

@@ -4,7 +4,8 @@ import torch
 from tsvq.config import get_config
 from tsvq.data import load_ucr
 from tsvq.tokenizer import Tokenizer
-from tsvq.train import evaluate_reconstruction, load_tokenizer, train_tokenizer
+from tsvq.experiments import setting_name, stage1_config
+from tsvq.train import evaluate_reconstruction, load_tokenizer, train_seconds, train_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -21,6 +22,9 @@ def test_short_stage1_run_halves_val_error(gunpoint):
     after = evaluate_reconstruction(run.model, gunpoint.x_val)["time_mse"]
     assert after < 0.5 * before, (before, after)
     assert run.history[-1]["val_time_mse"] == pytest.approx(after, rel=1e-5)
+    # every epoch records its wall-clock time, so a cached model still knows how long it trained
+    assert all(h["seconds"] > 0 for h in run.history)
+    assert train_seconds(run.history) == round(sum(h["seconds"] for h in run.history), 1) > 0
 
 
 def test_resume_gives_same_weights_as_uninterrupted(gunpoint, tmp_path, monkeypatch):
@@ -52,3 +56,14 @@ def test_cache_and_checkpoint_rebuild(gunpoint):
     torch.testing.assert_close(model(x).x_hat, first.model.eval()(x).x_hat)
     other = train_tokenizer(gunpoint, cfg, seed=1, progress=False)
     assert other.path != first.path
+
+
+def test_setting_overrides_reach_ssl_and_stage1_configs():
+    over = {"weight": 0.3, "stage1_epochs": 200}
+    cfg = stage1_config("cpu", "vibcreg", "slice", over)
+    base = get_config("cpu")
+    assert cfg.ssl.weight == 0.3 and cfg.ssl.augmentation == "slice" and cfg.stage1.epochs == 200
+    assert cfg.stage1.min_steps == base.stage1.min_steps and cfg.tokenizer == base.tokenizer
+    assert setting_name("vibcreg", "slice", over) == "vibcreg-slice-stage1_epochs200-weight0.3"
+    with pytest.raises(TypeError):
+        stage1_config("cpu", "vibcreg", "slice", {"stage1_no_such_field": 1})

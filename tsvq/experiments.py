@@ -7,7 +7,6 @@ and a notebook re-executed later reads the same numbers.
 from __future__ import annotations
 
 import csv
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -63,7 +62,14 @@ def _done(path: Path, keys: dict) -> bool:
 
 
 def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **overrides):
-    sections = {"method": ssl, "augmentation": aug if ssl != "none" else "warp", **(ssl_overrides or {})}
+    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, or ``stage1_<field>`` for
+    the stage-1 TrainConfig (e.g. ``{"weight": 0.1, "stage1_min_steps": 800}``)."""
+    ssl_over, stage1_over = {}, {}
+    for k, v in (ssl_overrides or {}).items():
+        (stage1_over if k.startswith("stage1_") else ssl_over)[k.removeprefix("stage1_")] = v
+    sections = {"method": ssl, "augmentation": aug if ssl != "none" else "warp", **ssl_over}
+    if stage1_over:
+        overrides["stage1"] = {**overrides.get("stage1", {}), **stage1_over}
     return get_config(profile, ssl=sections, **overrides)
 
 
@@ -71,7 +77,7 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                     device=None, progress: bool = True) -> pd.DataFrame:
     """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics."""
     from .probe import codebook_stats, probe
-    from .train import evaluate_reconstruction, n_epochs, train_tokenizer
+    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
 
     path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
     for seed in seeds:
@@ -81,15 +87,36 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
             if _done(path, keys):
                 continue
             cfg = stage1_config(profile, ssl, aug, over)
-            t0 = time.time()
             run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
-            seconds = time.time() - t0
             rec = evaluate_reconstruction(run.model, ds.x_test)
             stats = codebook_stats(run.model, ds.x_test)["all"]
             _append(path, {**keys, "ssl": ssl, "aug": aug, "test_time_mse": rec["time_mse"],
                            "test_stft_mse": rec["stft_mse"], "perplexity": stats["perplexity"], "usage": stats["usage"],
                            "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
-                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": round(seconds, 1)})
+                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history)})
+    return read_table(path)
+
+
+def run_selection_grid(ds: UCRDataset, *, profile: str, seeds, settings, results_dir="results", device=None,
+                       folds: int = 5, progress: bool = True) -> pd.DataFrame:
+    """Stage-1 settings scored on data other than TEST: cross-validated probes on TRAIN ∪ VAL and VAL
+    reconstruction error. Written to ``selection.csv``; a setting is chosen here, then measured on TEST
+    by :func:`run_stage1_grid`."""
+    from .probe import cv_probe
+    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
+
+    path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
+    for seed in seeds:
+        for setting in settings:
+            ssl, aug, over = _unpack(setting)
+            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
+            if _done(path, keys):
+                continue
+            cfg = stage1_config(profile, ssl, aug, over)
+            run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
+            _append(path, {**keys, "ssl": ssl, "aug": aug, **cv_probe(run.model, ds, folds=folds, seed=seed),
+                           "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
+                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history)})
     return read_table(path)
 
 
@@ -136,7 +163,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
     Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch).
     """
     from .evaluate import load_or_train_evaluator
-    from .train import n_epochs, train_prior
+    from .train import n_epochs, train_prior, train_seconds
 
     path = results_path(results_dir, ds.meta.name, profile, "stage2.csv")
     curves = results_path(results_dir, ds.meta.name, profile, "prior_curves.csv")
@@ -152,9 +179,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 cfg = stage1_config(profile, ssl, aug, over, prior={"variant": variant})
                 evaluator = evaluator or load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device,
                                                                  progress=progress)
-                t0 = time.time()
                 run = train_prior(ds, cfg, seed=seed, device=device, progress=progress)
-                seconds = time.time() - t0
                 val = [(h["epoch"], h["val_loss"]) for h in run.history if "val_loss" in h]
                 uncond = run.sample(len(ds.x_test), seed=seed)["x"]
                 y_cond = cas_labels(ds, cfg) if with_cas else None
@@ -166,7 +191,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
                                "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
                                "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": n_epochs(cfg.stage2, len(ds.x_train)),
-                               "train_seconds": round(seconds, 1)})
+                               "train_seconds": train_seconds(run.history)})
                 # Curves after the row: an interrupted run is redone whole and never leaves a curve twice.
                 for e, v in val:
                     _append(curves, {**keys, "epoch": e, "val_loss": v})

@@ -216,19 +216,41 @@ def versus_lines(df: pd.DataFrame, metric: str, *, higher_is_better: bool, basel
     return describe_versus(v, higher_is_better=higher_is_better, extra=extra, others=others)
 
 
+def paired_ssl_setting(stage2: pd.DataFrame, select_on: str = "best_val_loss",
+                       baseline: str = "naive") -> tuple[str, list]:
+    """The SSL setting of a 2 × 2 and the seeds it shares with ``baseline``.
+
+    Only settings sharing the most seeds with the baseline compete, so that every cell of the 2 × 2
+    averages the same seeds; among them the lowest mean ``select_on`` (the VAL prior loss over both
+    priors, on the shared seeds) wins: chosen on validation data, never on a TEST metric.
+    """
+    base_seeds = set(stage2.loc[stage2["setting"] == baseline, "seed"])
+    shared = {s: sorted(base_seeds & set(g["seed"])) for s, g in stage2.groupby("setting", sort=False)
+              if s != baseline}
+    shared = {s: seeds for s, seeds in shared.items() if seeds}
+    if not shared:
+        raise ValueError(f"no SSL setting shares a seed with {baseline!r}")
+    most = max(len(seeds) for seeds in shared.values())
+    means = {s: stage2[(stage2["setting"] == s) & stage2["seed"].isin(seeds)][select_on].mean()
+             for s, seeds in shared.items() if len(seeds) == most}
+    ssl = min(means, key=means.get)
+    return ssl, shared[ssl]
+
+
 def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
                select_on: str = "best_val_loss") -> pd.DataFrame:
     """The {naive, SSL} tokenizer × {token, embedding} prior means of ``metrics``, per ``keys`` group.
 
-    The SSL tokenizer is the setting with the lowest mean ``select_on`` (the VAL prior loss, over both
-    priors and all seeds): chosen on validation data, never on a TEST metric.
+    The SSL tokenizer is chosen by :func:`paired_ssl_setting` (VAL prior loss, never a TEST metric)
+    and every cell averages the seeds it shares with the naive tokenizer.
     """
     keys, rows = _by(keys), []
     for key, part in stage2.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         if (part["setting"] == "naive").sum() == 0 or part["setting"].nunique() < 2:
             continue
-        ssl = best_setting(part, select_on)
+        ssl, seeds = paired_ssl_setting(part, select_on)
+        part = part[part["seed"].isin(seeds)]
         for setting, tokenizer in (("naive", "naive"), (ssl, "SSL")):
             for prior in part["prior"].drop_duplicates():
                 cellpart = part[(part["setting"] == setting) & (part["prior"] == prior)]

@@ -7,6 +7,7 @@ and the final artefact is written once training ends, so nothing is trained twic
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -57,7 +58,8 @@ def fit(
     stop_after_epoch: int | None = None,
     desc: str = "train",
 ) -> list[dict]:
-    """Resumable loop: AdamW + per-step cosine schedule over :func:`n_epochs` epochs; returns the history.
+    """Resumable loop: AdamW + per-step cosine schedule over :func:`n_epochs` epochs; returns the history
+    (one row per epoch: losses, validation metrics and the epoch's wall-clock seconds).
 
     ``step(batch_index, generator)`` returns a dict of losses whose "loss" entry is minimised.
     ``stop_after_epoch`` ends the run early after saving a checkpoint (used to test resumption).
@@ -87,6 +89,7 @@ def fit(
 
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
     for epoch in bar:
+        t0 = time.perf_counter()
         for m in modules.values():
             m.train()
         perm = torch.randperm(n_train, generator=gen)
@@ -107,6 +110,7 @@ def fit(
             for m in modules.values():
                 m.eval()
             row.update({f"val_{k}": v for k, v in validate().items()})
+        row["seconds"] = time.perf_counter() - t0
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
         done = epoch + 1 == epochs
@@ -159,6 +163,34 @@ def evaluate_reconstruction(model: Tokenizer, x: np.ndarray, *, device=None, bat
     return res
 
 
+def train_seconds(history: list[dict]) -> float:
+    """Wall-clock training time of a run from its history, also for a model loaded from the cache."""
+    return round(sum(h.get("seconds", 0.0) for h in history), 1)
+
+
+def stage1_losses(model: Tokenizer, x: torch.Tensor, cfg: Config, gen: torch.Generator, *,
+                  ssl_head: nn.Module | None = None, ssl_weight: float = 0.0) -> dict[str, torch.Tensor]:
+    """Losses of one stage-1 batch; "loss" is the total that is minimised.
+
+    Without an SSL head this is the VQ-VAE loss. With one, the NC-VQVAE two-branch loss: the
+    augmented view (drawn from ``gen``) is encoded without quantisation and reconstructed with weight
+    ``cfg.ssl.aug_recon_weight``, and the SSL loss ties the quantised original to it.
+    """
+    out = model(x)
+    losses = {"loss": out.loss, "time_mse": out.time_mse, "stft_mse": out.stft_mse, "commitment": out.commitment}
+    if ssl_head is not None:
+        from .augment import augment
+
+        x_aug = augment(x, cfg.ssl.augmentation, gen)
+        z_aug = model.encode(x_aug)  # unquantised branch B
+        _, tm_a, sm_a = model.reconstruction_losses(x_aug, z_aug)
+        ssl = ssl_head(out.z_q["all"], z_aug["all"])["loss"]
+        losses["aug_recon"] = tm_a + sm_a
+        losses["ssl"] = ssl
+        losses["loss"] = out.loss + cfg.ssl.aug_recon_weight * losses["aug_recon"] + ssl_weight * ssl
+    return losses
+
+
 def train_tokenizer(
     ds: UCRDataset,
     cfg: Config,
@@ -180,9 +212,8 @@ def train_tokenizer(
     seed_everything(seed)
     model = Tokenizer(config=cfg.tokenizer, length=ds.meta.length).to(device)
     modules: dict[str, nn.Module] = {"tokenizer": model}
-    ssl_head = None
+    ssl_head, ssl_weight = None, 0.0
     if cfg.ssl.method != "none":
-        from .augment import augment
         from .ssl import THESIS_WEIGHTS, build_ssl_head
 
         if cfg.tokenizer.bands != "single":
@@ -194,18 +225,7 @@ def train_tokenizer(
     model.init_codebooks(x_train[: cfg.stage1.batch_size], torch.Generator().manual_seed(seed))
 
     def step(idx, gen):
-        x = x_train[idx.to(device)]
-        out = model(x)
-        losses = {"loss": out.loss, "time_mse": out.time_mse, "stft_mse": out.stft_mse, "commitment": out.commitment}
-        if ssl_head is not None:
-            x_aug = augment(x, cfg.ssl.augmentation, gen)
-            z_aug = model.encode(x_aug)  # unquantised branch B
-            _, tm_a, sm_a = model.reconstruction_losses(x_aug, z_aug)
-            ssl = ssl_head(out.z_q["all"], z_aug["all"])["loss"]
-            losses["aug_recon"] = tm_a + sm_a
-            losses["ssl"] = ssl
-            losses["loss"] = out.loss + cfg.ssl.aug_recon_weight * losses["aug_recon"] + ssl_weight * ssl
-        return losses
+        return stage1_losses(model, x_train[idx.to(device)], cfg, gen, ssl_head=ssl_head, ssl_weight=ssl_weight)
 
     def validate():
         return evaluate_reconstruction(model, ds.x_val, device=device)
