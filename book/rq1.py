@@ -176,10 +176,30 @@ selection = read_table(results_path(results_dir, dataset, profile, "selection.cs
 selection = selection[selection["seed"].isin(seeds)] if not selection.empty else selection
 if selection.empty:
     print(f"no validation search for {dataset} ({profile}) with seeds {seeds}")
-else:
-    display(report.summarize(selection, ["cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"], cells_only=True))
-    display(plots.plot_tradeoff(selection, x="val_time_mse", y="cv_knn_accuracy",
-                                title=f"{dataset}: cross-validated KNN (TRAIN ∪ VAL) against VAL reconstruction"))
+(report.summarize(selection, ["cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"], cells_only=True)
+ if not selection.empty else None)
+
+# %%
+(plots.plot_tradeoff(selection, x="val_time_mse", y="cv_knn_accuracy",
+                     title=f"{dataset}: cross-validated KNN (TRAIN ∪ VAL) against VAL reconstruction")
+ if not selection.empty else None)
+
+# %% [markdown]
+# ## Quantised or not
+#
+# The probes read the *quantised* latents, so every tokenizer's representation passes through the
+# same 32-code bottleneck. `feature_probes.csv` (written by `tsvq.experiments.run_feature_probes`, where
+# it was run) sets those TEST probes beside the same probes on the encoder's output before quantisation:
+# the difference is what quantisation costs each tokenizer's representation.
+
+# %%
+feature_probes = read_table(results_path(results_dir, dataset, profile, "feature_probes.csv"))
+if not feature_probes.empty:
+    feature_probes = feature_probes[feature_probes["seed"].isin(seeds)]
+if feature_probes.empty:
+    print(f"no quantised/unquantised comparison for {dataset} ({profile}) with seeds {seeds}")
+(report.summarize(feature_probes, ["knn_accuracy", "svm_accuracy"], by=("setting", "features"), cells_only=True)
+ if not feature_probes.empty else None)
 
 # %% [markdown]
 # ## Reading the result

@@ -59,3 +59,14 @@ def test_cv_probe_never_reads_test(trained):
     assert all(0.5 < v <= 1.0 for v in res.values()), res  # two balanced classes: better than chance
     blind = dataclasses.replace(ds, x_test=np.full_like(ds.x_test, np.nan), y_test=np.zeros_like(ds.y_test))
     assert cv_probe(model, blind) == res
+
+
+def test_unquantised_features_are_the_encoder_output_pooled(trained):
+    ds, model = trained
+    x = ds.x_test[:32]
+    f_q, f_u = pooled_features(model, x), pooled_features(model, x, quantised=False)
+    assert f_q.shape == f_u.shape and not np.allclose(f_q, f_u)
+    with torch.no_grad():
+        z = model.eval().encode(torch.as_tensor(x))["all"]
+    model.train()
+    np.testing.assert_allclose(f_u, z.mean(dim=(2, 3)).double().numpy(), rtol=1e-6)

@@ -45,7 +45,7 @@ def read_table(path) -> pd.DataFrame:
 def _append(path: Path, row: dict) -> None:
     new = not path.exists() or path.stat().st_size == 0
     with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(row))
+        w = csv.DictWriter(fh, fieldnames=list(row), lineterminator="\n")
         if new:
             w.writeheader()
         w.writerow(row)
@@ -117,6 +117,30 @@ def run_selection_grid(ds: UCRDataset, *, profile: str, seeds, settings, results
             _append(path, {**keys, "ssl": ssl, "aug": aug, **cv_probe(run.model, ds, folds=folds, seed=seed),
                            "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
                            "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history)})
+    return read_table(path)
+
+
+def run_feature_probes(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
+                       device=None, progress: bool = True) -> pd.DataFrame:
+    """The TEST probes of each tokenizer on two representations: the average-pooled quantised latents
+    (the probes of the grid) and the average-pooled latents before quantisation. Written to
+    ``feature_probes.csv``; a diagnostic of how much the 32-code bottleneck costs the probes."""
+    from .probe import probe
+    from .train import train_tokenizer
+
+    path = results_path(results_dir, ds.meta.name, profile, "feature_probes.csv")
+    for seed in seeds:
+        for setting in settings:
+            ssl, aug, over = _unpack(setting)
+            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
+            if _done(path, keys):
+                continue
+            run = train_tokenizer(ds, stage1_config(profile, ssl, aug, over), seed=seed, device=device,
+                                  progress=progress)
+            for quantised in (True, False):
+                _append(path, {**keys, "ssl": ssl, "aug": aug,
+                               "features": "quantised" if quantised else "unquantised",
+                               **probe(run.model, ds, quantised=quantised)})
     return read_table(path)
 
 

@@ -19,12 +19,13 @@ from .tokenizer import Tokenizer
 
 
 @torch.no_grad()
-def pooled_features(model: Tokenizer, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
-    """(n, 1, L) -> (n, d) average-pooled quantised latents, computed in eval mode."""
+def pooled_features(model: Tokenizer, x: np.ndarray, *, batch_size: int = 512,
+                    quantised: bool = True) -> np.ndarray:
+    """(n, 1, L) -> (n, d) average-pooled quantised latents (unquantised with ``quantised=False``), in eval mode."""
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
-    out = [model.pooled_latents(torch.as_tensor(x[i:i + batch_size], device=device)).cpu()
+    out = [model.pooled_latents(torch.as_tensor(x[i:i + batch_size], device=device), quantised=quantised).cpu()
            for i in range(0, len(x), batch_size)]
     model.train(was_training)
     return torch.cat(out).numpy().astype(np.float64)
@@ -40,20 +41,22 @@ def probe_features(f_train, y_train, f_test, y_test, *, svm_c: float = 1.0, k: i
             "knn_accuracy": float((knn.predict(b) == y_test).mean())}
 
 
-def probe(model: Tokenizer, ds: UCRDataset, *, split: str = "test") -> dict[str, float]:
+def probe(model: Tokenizer, ds: UCRDataset, *, split: str = "test", quantised: bool = True) -> dict[str, float]:
     """SVM (C=1) and KNN (k=5) accuracy of the pooled latents: fit on TRAIN, score on ``split``."""
     x_eval, y_eval = ds.split(split)
-    return probe_features(pooled_features(model, ds.x_train), ds.y_train, pooled_features(model, x_eval), y_eval)
+    return probe_features(pooled_features(model, ds.x_train, quantised=quantised), ds.y_train,
+                          pooled_features(model, x_eval, quantised=quantised), y_eval)
 
 
-def cv_probe(model: Tokenizer, ds: UCRDataset, *, folds: int = 5, seed: int = 0) -> dict[str, float]:
+def cv_probe(model: Tokenizer, ds: UCRDataset, *, folds: int = 5, seed: int = 0,
+             quantised: bool = True) -> dict[str, float]:
     """SVM and KNN accuracy by stratified k-fold cross-validation on TRAIN ∪ VAL; TEST is never touched.
 
     A selection criterion for tokenizer settings that is less noisy than the small VAL split alone.
     """
     from sklearn.model_selection import StratifiedKFold
 
-    f = pooled_features(model, np.concatenate([ds.x_train, ds.x_val]))
+    f = pooled_features(model, np.concatenate([ds.x_train, ds.x_val]), quantised=quantised)
     y = np.concatenate([ds.y_train, ds.y_val])
     n_splits = min(folds, int(np.bincount(y).min()))
     if n_splits < 2:

@@ -312,7 +312,12 @@ class Tokenizer(nn.Module):
         return self.decode(z)
 
     @torch.no_grad()
-    def pooled_latents(self, x: torch.Tensor) -> torch.Tensor:
-        """The probe representation: z_q average-pooled over the token grid, bands concatenated (B, d*n_bands)."""
-        q = self.quantize(self.encode(x))
-        return torch.cat([q[k][0].mean(dim=(2, 3)) for k in self.band_names], dim=1)
+    def pooled_latents(self, x: torch.Tensor, *, quantised: bool = True) -> torch.Tensor:
+        """The probe representation: z_q average-pooled over the token grid, bands concatenated (B, d*n_bands).
+
+        ``quantised=False`` pools the encoder's output before quantisation instead (a diagnostic).
+        """
+        z = self.encode(x)
+        if quantised:
+            z = {k: v[0] for k, v in self.quantize(z).items()}
+        return torch.cat([z[k].mean(dim=(2, 3)) for k in self.band_names], dim=1)
