@@ -67,3 +67,16 @@ def test_setting_overrides_reach_ssl_and_stage1_configs():
     assert setting_name("vibcreg", "slice", over) == "vibcreg-slice-stage1_epochs200-weight0.3"
     with pytest.raises(TypeError):
         stage1_config("cpu", "vibcreg", "slice", {"stage1_no_such_field": 1})
+
+
+def test_result_rows_gain_columns_without_losing_old_rows(tmp_path):
+    from tsvq.experiments import _append, read_table
+
+    path = tmp_path / "stage1.csv"
+    _append(path, {"seed": 0, "knn_accuracy": 0.5})
+    _append(path, {"seed": 1, "knn_accuracy": 0.6, "torch_threads": 2})
+    _append(path, {"seed": 2, "knn_accuracy": 0.7, "torch_threads": 1})
+    df = read_table(path)
+    assert list(df.columns) == ["seed", "knn_accuracy", "torch_threads"]
+    assert df["seed"].tolist() == [0, 1, 2] and df["knn_accuracy"].tolist() == [0.5, 0.6, 0.7]
+    assert df["torch_threads"].isna().tolist() == [True, False, False]

@@ -43,12 +43,27 @@ def read_table(path) -> pd.DataFrame:
 
 
 def _append(path: Path, row: dict) -> None:
+    """Append one row; a row bringing new columns rewrites the file with them (older rows get blanks)."""
     new = not path.exists() or path.stat().st_size == 0
+    if not new:
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
+        if list(row) != header:
+            table = pd.concat([read_table(path), pd.DataFrame([row])], ignore_index=True)
+            table.to_csv(path, index=False, lineterminator="\n")
+            return
     with open(path, "a", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=list(row), lineterminator="\n")
         if new:
             w.writeheader()
         w.writerow(row)
+
+
+def _provenance() -> dict:
+    """Recorded with every result row: CPU results are bit-identical for one seed only at one thread count."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
 
 
 def _done(path: Path, keys: dict) -> bool:
@@ -93,7 +108,8 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
             _append(path, {**keys, "ssl": ssl, "aug": aug, "test_time_mse": rec["time_mse"],
                            "test_stft_mse": rec["stft_mse"], "perplexity": stats["perplexity"], "usage": stats["usage"],
                            "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
-                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history)})
+                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
+                           **_provenance()})
     return read_table(path)
 
 
@@ -116,7 +132,8 @@ def run_selection_grid(ds: UCRDataset, *, profile: str, seeds, settings, results
             run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
             _append(path, {**keys, "ssl": ssl, "aug": aug, **cv_probe(run.model, ds, folds=folds, seed=seed),
                            "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
-                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history)})
+                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
+                           **_provenance()})
     return read_table(path)
 
 
@@ -140,7 +157,7 @@ def run_feature_probes(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_S
             for quantised in (True, False):
                 _append(path, {**keys, "ssl": ssl, "aug": aug,
                                "features": "quantised" if quantised else "unquantised",
-                               **probe(run.model, ds, quantised=quantised)})
+                               **probe(run.model, ds, quantised=quantised), **_provenance()})
     return read_table(path)
 
 
@@ -215,7 +232,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                 _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
                                "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
                                "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": n_epochs(cfg.stage2, len(ds.x_train)),
-                               "train_seconds": train_seconds(run.history)})
+                               "train_seconds": train_seconds(run.history), **_provenance()})
                 # Curves after the row: an interrupted run is redone whole and never leaves a curve twice.
                 for e, v in val:
                     _append(curves, {**keys, "epoch": e, "val_loss": v})
@@ -251,5 +268,5 @@ def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_di
         q = evaluate_samples(ds, x, x if y is not None and name == "real TRAIN" else None, y, cfg=cfg,
                              evaluator=evaluator, seed=seed)
         _append(path, {**keys, **q, "cas": q.get("cas", float("nan")),
-                       "evaluator_test_accuracy": evaluator.test_accuracy})
+                       "evaluator_test_accuracy": evaluator.test_accuracy, **_provenance()})
     return read_table(path)
