@@ -85,7 +85,10 @@ def test_best_setting_and_versus_baseline(stage1):
     assert best_setting(stage1, "test_time_mse") == "barlowtwins-warp"  # naive is excluded
     v = versus_baseline(stage1, "knn_accuracy", higher_is_better=True).iloc[0]
     assert v.seeds == 3 and v.baseline == pytest.approx(0.72) and v.best_setting == "barlowtwins-warp"
-    assert v.others_mean == pytest.approx((0.81 + 0.60) / 2) and (v.better, v.settings) == (1, 2)
+    # vibcreg-slice ran on one seed only: left out rather than set against three-seed means
+    assert v.others_mean == pytest.approx(0.81) and (v.better, v.settings, v.left_out) == (1, 1, 1)
+    (line,) = describe_versus(pd.DataFrame([v]), higher_is_better=True)
+    assert line.endswith("(best barlowtwins-warp: 0.81); 1 with fewer seeds left out")
 
 
 def test_thesis_table_maps_settings_and_metrics():
@@ -178,8 +181,8 @@ def test_two_by_two_pairs_seeds_and_prefers_settings_with_every_seed():
 def test_describe_versus_says_whether_the_result_is_evidence(stage1):
     v = versus_baseline(stage1, "knn_accuracy", higher_is_better=True)
     (line,) = describe_versus(v, higher_is_better=True)
-    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): knn_accuracy naive 0.72 vs mean of SSL settings 0.705")
-    assert "1 of 2 SSL settings higher" in line and "best barlowtwins-warp: 0.81" in line
+    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): knn_accuracy naive 0.72 vs mean of SSL settings 0.81")
+    assert "1 of 1 SSL settings higher" in line and "best barlowtwins-warp: 0.81" in line
     smoke = versus_baseline(stage1.assign(profile="smoke"), "knn_accuracy", higher_is_better=True)
     assert "demonstration only" in describe_versus(smoke, higher_is_better=True)[0]
 

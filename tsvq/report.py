@@ -138,23 +138,30 @@ def versus_baseline(df: pd.DataFrame, metric: str, *, higher_is_better: bool, ba
                     by: str = "setting", keys=("dataset", "profile")) -> pd.DataFrame:
     """One row per ``keys`` group: the baseline's mean ``metric`` against the other settings'.
 
-    Columns: seeds (distinct seeds), baseline, others_mean (the mean of the settings' means),
-    best / best_setting (the best setting's mean, picked on this very metric, so it flatters),
-    better (settings whose mean beats the baseline's) and settings (how many were compared).
+    Only settings with a value on every seed of the baseline are compared, so that every mean covers
+    the same seeds. Columns: seeds (the baseline's seeds), baseline, others_mean (the mean of the
+    settings' means), best / best_setting (the best setting's mean, picked on this very metric, so it
+    flatters), better (settings whose mean beats the baseline's), settings (how many were compared)
+    and left_out (settings with fewer seeds, not compared).
     """
     keys = _by(keys)
     rows = []
     for key, part in df.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
+        part = part.dropna(subset=[metric])
+        base_seeds = set(part.loc[part[by] == baseline, "seed"])
+        complete = [g for g, sub in part.groupby(by, sort=False) if base_seeds <= set(sub["seed"])]
+        left_out = part[by].nunique() - len(complete)
+        part = part[part[by].isin(complete) & part["seed"].isin(base_seeds)]
         means = part.groupby(by, sort=False)[metric].mean().dropna()
         if baseline not in means.index or len(means) < 2:
             continue
         base, others = means[baseline], means.drop(baseline)
         best = others.idxmax() if higher_is_better else others.idxmin()
         wins = (others > base) if higher_is_better else (others < base)
-        rows.append({**dict(zip(keys, key)), "metric": metric, "seeds": part["seed"].nunique(),
+        rows.append({**dict(zip(keys, key)), "metric": metric, "seeds": len(base_seeds),
                      "baseline": base, "others_mean": others.mean(), "best_setting": best, "best": others[best],
-                     "better": int(wins.sum()), "settings": len(others)})
+                     "better": int(wins.sum()), "settings": len(others), "left_out": left_out})
     return pd.DataFrame(rows)
 
 
@@ -202,7 +209,8 @@ def describe_versus(table: pd.DataFrame, *, higher_is_better: bool, extra=(),
         lines.append(f"{r.dataset} ({where}; {r.seeds} seed{'s' if r.seeds != 1 else ''}, "
                      f"{evidence(r.profile, r.seeds)}): {r.metric} naive {r.baseline:.4g} vs mean of {others} "
                      f"{r.others_mean:.4g}; {r.better} of {r.settings} {others} {word} than naive "
-                     f"(best {r.best_setting}: {r.best:.4g})")
+                     f"(best {r.best_setting}: {r.best:.4g})"
+                     + (f"; {r.left_out} with fewer seeds left out" if getattr(r, "left_out", 0) else ""))
     return lines
 
 
