@@ -80,3 +80,20 @@ def test_result_rows_gain_columns_without_losing_old_rows(tmp_path):
     assert list(df.columns) == ["seed", "knn_accuracy", "torch_threads"]
     assert df["seed"].tolist() == [0, 1, 2] and df["knn_accuracy"].tolist() == [0.5, 0.6, 0.7]
     assert df["torch_threads"].isna().tolist() == [True, False, False]
+
+
+def test_stage1_grid_selection_and_feature_probes_write_one_row_per_run(gunpoint, tmp_path):
+    from tsvq.experiments import run_feature_probes, run_selection_grid, run_stage1_grid
+
+    grid = dict(profile="smoke", seeds=[0], settings=[("none", "none"), ("vibcreg", "slice", {"weight": 0.1})],
+                results_dir=tmp_path, progress=False)
+    s1 = run_stage1_grid(gunpoint, **grid)
+    assert list(s1["setting"]) == ["naive", "vibcreg-slice-weight0.1"] and (s1["torch_threads"] >= 1).all()
+    assert len(run_stage1_grid(gunpoint, **grid)) == 2  # a finished run is not run or written again
+    sel = run_selection_grid(gunpoint, **grid)
+    assert {"cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"} <= set(sel.columns)
+    assert not {"knn_accuracy", "test_time_mse"} & set(sel.columns)  # selection never reports TEST
+    fp = run_feature_probes(gunpoint, **grid)
+    assert len(fp) == 4
+    quantised = fp[fp["features"] == "quantised"].set_index("setting")["knn_accuracy"]
+    assert quantised.equals(s1.set_index("setting")["knn_accuracy"])  # the grid's own models

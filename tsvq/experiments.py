@@ -88,13 +88,11 @@ def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None =
     return get_config(profile, ssl=sections, **overrides)
 
 
-def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
-                    device=None, progress: bool = True) -> pd.DataFrame:
-    """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics."""
-    from .probe import codebook_stats, probe
-    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
+def _tokenizer_runs(ds: UCRDataset, path: Path, *, profile: str, seeds, settings, device, progress: bool):
+    """Yield ``(row, cfg, run)`` for every tokenizer of the grid that ``path`` has no row for yet, trained
+    (or loaded from the cache) first; ``row`` starts the result row with its keys, ``ssl`` and ``aug``."""
+    from .train import train_tokenizer
 
-    path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
     for seed in seeds:
         for setting in settings:
             ssl, aug, over = _unpack(setting)
@@ -102,14 +100,26 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
             if _done(path, keys):
                 continue
             cfg = stage1_config(profile, ssl, aug, over)
-            run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
-            rec = evaluate_reconstruction(run.model, ds.x_test)
-            stats = codebook_stats(run.model, ds.x_test)["all"]
-            _append(path, {**keys, "ssl": ssl, "aug": aug, "test_time_mse": rec["time_mse"],
-                           "test_stft_mse": rec["stft_mse"], "perplexity": stats["perplexity"], "usage": stats["usage"],
-                           "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
-                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
-                           **_provenance()})
+            yield {**keys, "ssl": ssl, "aug": aug}, cfg, train_tokenizer(ds, cfg, seed=seed, device=device,
+                                                                         progress=progress)
+
+
+def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
+                    device=None, progress: bool = True) -> pd.DataFrame:
+    """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics."""
+    from .probe import codebook_stats, probe
+    from .train import evaluate_reconstruction, n_epochs, train_seconds
+
+    path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
+    for row, cfg, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
+                                         progress=progress):
+        rec = evaluate_reconstruction(run.model, ds.x_test)
+        stats = codebook_stats(run.model, ds.x_test)["all"]
+        _append(path, {**row, "test_time_mse": rec["time_mse"], "test_stft_mse": rec["stft_mse"],
+                       "perplexity": stats["perplexity"], "usage": stats["usage"],
+                       "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
+                       "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
+                       **_provenance()})
     return read_table(path)
 
 
@@ -119,21 +129,15 @@ def run_selection_grid(ds: UCRDataset, *, profile: str, seeds, settings, results
     reconstruction error. Written to ``selection.csv``; a setting is chosen here, then measured on TEST
     by :func:`run_stage1_grid`."""
     from .probe import cv_probe
-    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
+    from .train import evaluate_reconstruction, n_epochs, train_seconds
 
     path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
-    for seed in seeds:
-        for setting in settings:
-            ssl, aug, over = _unpack(setting)
-            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
-            if _done(path, keys):
-                continue
-            cfg = stage1_config(profile, ssl, aug, over)
-            run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress)
-            _append(path, {**keys, "ssl": ssl, "aug": aug, **cv_probe(run.model, ds, folds=folds, seed=seed),
-                           "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
-                           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
-                           **_provenance()})
+    for row, cfg, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
+                                         progress=progress):
+        _append(path, {**row, **cv_probe(run.model, ds, folds=folds, seed=row["seed"]),
+                       "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
+                       "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
+                       **_provenance()})
     return read_table(path)
 
 
@@ -143,21 +147,13 @@ def run_feature_probes(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_S
     (the probes of the grid) and the average-pooled latents before quantisation. Written to
     ``feature_probes.csv``; a diagnostic of how much the 32-code bottleneck costs the probes."""
     from .probe import probe
-    from .train import train_tokenizer
 
     path = results_path(results_dir, ds.meta.name, profile, "feature_probes.csv")
-    for seed in seeds:
-        for setting in settings:
-            ssl, aug, over = _unpack(setting)
-            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
-            if _done(path, keys):
-                continue
-            run = train_tokenizer(ds, stage1_config(profile, ssl, aug, over), seed=seed, device=device,
-                                  progress=progress)
-            for quantised in (True, False):
-                _append(path, {**keys, "ssl": ssl, "aug": aug,
-                               "features": "quantised" if quantised else "unquantised",
-                               **probe(run.model, ds, quantised=quantised), **_provenance()})
+    for row, _, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
+                                       progress=progress):
+        for quantised in (True, False):
+            _append(path, {**row, "features": "quantised" if quantised else "unquantised",
+                           **probe(run.model, ds, quantised=quantised), **_provenance()})
     return read_table(path)
 
 
