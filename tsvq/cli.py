@@ -89,7 +89,7 @@ def cmd_probe(args) -> int:
     cfg = _config(args)
     ds = load_ucr(args.dataset, args.data_dir)
     if not (cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, args.seed)) / "tokenizer.pt").exists():
-        print(f"no cached tokenizer for these settings; train it first with `tsvq train-tokenizer`", file=sys.stderr)
+        print("no cached tokenizer for these settings; train it first with `tsvq train-tokenizer`", file=sys.stderr)
         return 2
     return _tokenizer_report(args, ds, cfg)
 

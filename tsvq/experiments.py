@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .book import results_path
@@ -184,9 +185,7 @@ def nn_class_agreement(ds: UCRDataset, x_synth, y_synth) -> float:
     return float((knn.predict(x_synth[:, 0]) == y_synth).mean())
 
 
-def cas_labels(ds: UCRDataset, cfg) -> "np.ndarray":
-    import numpy as np
-
+def cas_labels(ds: UCRDataset, cfg) -> np.ndarray:
     from .evaluate import cas_sample_counts
 
     counts = cas_sample_counts(ds.y_train, ds.meta.n_classes, cfg.eval.cas_min_samples)
@@ -239,7 +238,6 @@ def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_di
                       tokenizer_setting=("none", "none"), progress: bool = True) -> pd.DataFrame:
     """Anchors for the sample-quality metrics: real TRAIN vs TEST, tokenizer reconstructions of TEST and
     Gaussian noise with the data's mean and std. Written to ``reference_quality.csv``."""
-    import numpy as np
     import torch
 
     from .evaluate import load_or_train_evaluator

@@ -8,7 +8,6 @@ band reconstructions sum to x because the STFT is linear.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
