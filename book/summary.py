@@ -35,6 +35,7 @@ from IPython.display import display
 
 from tsvq import plots, report
 
+pd.set_option("display.max_rows", None)  # a summary shows every row, not the first and last thirty
 stage1 = report.with_recon_loss(report.collect(results_dir, "stage1.csv"))
 stage2 = report.collect(results_dir, "stage2.csv")
 anchors = report.collect(results_dir, "reference_quality.csv")
