@@ -166,10 +166,11 @@ else:
 # epochs were set for its own, much longer training. `selection.csv` holds further settings — another
 # SSL weight (`weight…`), projector width (`proj_dim…`) or number of stage-1 epochs
 # (`stage1_epochs…`) — scored without looking at TEST: KNN and SVM accuracy cross-validated
-# (5 stratified folds) on TRAIN ∪ VAL, and the VAL reconstruction error. Only a setting chosen here
-# is then trained for every seed and measured on TEST in the stage-1 grid above, where its name
-# carries the change. The search is run per dataset with `tsvq.experiments.run_selection_grid`; the
-# figure puts each setting's cross-validated KNN accuracy against its reconstruction error.
+# (5 stratified folds) on TRAIN ∪ VAL, and the VAL reconstruction error. Only settings picked by such
+# a search go on to the stage-1 grid above, where they are trained for every seed and measured on
+# TEST, with the change in their name; every one that went there is reported there, whatever its TEST
+# result. The search is run per dataset with `tsvq.experiments.run_selection_grid`; the figure puts
+# each setting's cross-validated KNN accuracy against its reconstruction error.
 
 # %%
 selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
