@@ -92,6 +92,12 @@ report.paired_tests(grid, metrics, baseline="token", by="prior", within="setting
 # against SSL + embedding); the question of this chapter is whether the SSL tokenizer's row beats the
 # naive row under *both* priors. Only the `cpu` or `paper` profile with at least three seeds counts
 # as evidence.
+#
+# A caution on the prior comparison: the two variants differ only in their output (the token prior
+# scores against its own weight-tied code table, the embedding prior has an untied head), and at the
+# `cpu` profile both train for the same small number of optimiser steps. The token prior's VAL loss is
+# still falling when training stops (RQ3's curves), so a gap between the priors at this profile may
+# be partly one of training speed.
 
 # %%
 means = grid.groupby(["setting", "prior"])[metrics].mean()
