@@ -65,6 +65,9 @@ def test_setting_overrides_reach_ssl_and_stage1_configs():
     assert cfg.ssl.weight == 0.3 and cfg.ssl.augmentation == "slice" and cfg.stage1.epochs == 200
     assert cfg.stage1.min_steps == base.stage1.min_steps and cfg.tokenizer == base.tokenizer
     assert setting_name("vibcreg", "slice", over) == "vibcreg-slice-stage1_epochs200-weight0.3"
+    longer_prior = stage1_config("cpu", "none", "none", {"stage2_min_steps": 3000}, prior={"variant": "token"})
+    assert longer_prior.stage2.min_steps == 3000 and longer_prior.prior.variant == "token"
+    assert longer_prior.stage1 == base.stage1 and longer_prior.stage2.epochs == base.stage2.epochs
     with pytest.raises(TypeError):
         stage1_config("cpu", "vibcreg", "slice", {"stage1_no_such_field": 1})
 

@@ -78,14 +78,19 @@ def _done(path: Path, keys: dict) -> bool:
 
 
 def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **overrides):
-    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, or ``stage1_<field>`` for
-    the stage-1 TrainConfig (e.g. ``{"weight": 0.1, "stage1_min_steps": 800}``)."""
-    ssl_over, stage1_over = {}, {}
+    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, or ``stage1_<field>`` /
+    ``stage2_<field>`` for a stage's TrainConfig (e.g. ``{"weight": 0.1, "stage1_min_steps": 800}``)."""
+    ssl_over, stage_over = {}, {"stage1": {}, "stage2": {}}
     for k, v in (ssl_overrides or {}).items():
-        (stage1_over if k.startswith("stage1_") else ssl_over)[k.removeprefix("stage1_")] = v
+        stage = k.split("_", 1)[0]
+        if stage in stage_over:
+            stage_over[stage][k.split("_", 1)[1]] = v
+        else:
+            ssl_over[k] = v
     sections = {"method": ssl, "augmentation": aug if ssl != "none" else "warp", **ssl_over}
-    if stage1_over:
-        overrides["stage1"] = {**overrides.get("stage1", {}), **stage1_over}
+    for stage, values in stage_over.items():
+        if values:
+            overrides[stage] = {**overrides.get(stage, {}), **values}
     return get_config(profile, ssl=sections, **overrides)
 
 
