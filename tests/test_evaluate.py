@@ -185,6 +185,17 @@ def test_rocket_features_are_standardised_on_train(gunpoint):
         feat.transform(gunpoint.x_train[:, 0])
 
 
+def test_rocket_leaves_torch_thread_count_alone(gunpoint):
+    # aeon resets torch's thread count; a later training run would silently use another one
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        RocketFeaturizer(n_kernels=ROCKET_KERNELS, random_state=0).fit(gunpoint.x_train).transform(gunpoint.x_test)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 # ----------------------------------------------------------------------------------------------- FCN
 
 

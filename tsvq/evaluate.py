@@ -374,10 +374,12 @@ class RocketFeaturizer:
         self.n_channels_ = x_train.shape[1]
         self.rocket = MiniRocket(n_kernels=self.n_kernels, random_state=self.random_state, n_jobs=1)
         state = np.random.get_state()  # MiniRocket seeds numpy's global RNG; leave it as it was
+        threads = torch.get_num_threads()  # and aeon resets torch's thread count; restore it too
         try:
             self.rocket.fit(x_train)
         finally:
             np.random.set_state(state)
+            torch.set_num_threads(threads)
         f = self._raw(x_train)
         self.mean_ = f.mean(axis=0)
         std = f.std(axis=0)
@@ -386,7 +388,11 @@ class RocketFeaturizer:
 
     def _raw(self, x) -> np.ndarray:
         # C-contiguous float32 input: numba would otherwise compile another specialisation (seconds).
-        return np.asarray(self.rocket.transform(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float64)
+        threads = torch.get_num_threads()
+        try:
+            return np.asarray(self.rocket.transform(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float64)
+        finally:
+            torch.set_num_threads(threads)
 
     def transform(self, x) -> np.ndarray:
         """Standardised features, (n, n_features) float64."""
