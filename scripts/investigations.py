@@ -1,0 +1,82 @@
+"""Re-create the result files of the investigations beyond the book's grids (resumable: rows already in a
+file are not run again).
+
+- ECG5000 SSL search on validation data: ``results/ECG5000/cpu/selection.csv`` (cross-validated probes on
+  TRAIN ∪ VAL, VAL reconstruction; never TEST), seeds 0-2, trained with 1 thread.
+- ECG5000 stage-1 grid with the settings the searches picked, seeds 0-4, and the quantised/unquantised
+  probes of the same models: ``stage1.csv``, ``feature_probes.csv`` (2 threads, as the book's runs).
+- ECG5000 longer stage-1 training (200 epochs), naive and VIbCReg-slice w0.1, seeds 0-2, 1 thread:
+  ``stage1_longer_training.csv``, a side table kept out of the grid.
+- GunPoint priors on the naive tokenizer trained for 3000 steps instead of the profile's 600, seeds 0-2:
+  ``results/GunPoint/cpu/stage2_min_steps3000.csv`` and ``prior_curves_min_steps3000.csv`` (side tables).
+
+CPU results are bit-identical for one seed only at one thread count, hence the explicit counts; every row
+records the count it was trained with (``torch_threads``), where the file has that column.
+
+    .venv/bin/python scripts/investigations.py [--data-dir ../shared/datasets/UCR]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+
+from tsvq.book import results_path
+from tsvq.data import load_ucr
+from tsvq.experiments import (STAGE1_SETTINGS, run_feature_probes, run_selection_grid, run_stage1_grid,
+                              run_stage2_grid)
+
+SEARCH = [("none", "none"), ("vibcreg", "slice")] + [
+    ("vibcreg", "slice", {"weight": w}) for w in (0.1, 0.3, 1.0)] + [
+    ("vibcreg", "slice", {"weight": 0.1, "proj_dim": 1024}), ("vibcreg", "warp", {"weight": 0.1}),
+    ("vibcreg", "gauss", {"weight": 0.1}), ("barlowtwins", "slice", {"weight": 0.1}), ("barlowtwins", "slice"),
+    ("none", "none", {"stage1_epochs": 200}), ("vibcreg", "slice", {"weight": 0.1, "stage1_epochs": 200}),
+    ("vibcreg", "slice", {"weight": 3.0}), ("vibcreg", "slice", {"weight": 1.0, "proj_dim": 1024}),
+    ("vibcreg", "slice", {"weight": 1.0, "stage1_epochs": 200}), ("vibcreg", "gauss", {"weight": 1.0}),
+    ("vibcreg", "warp", {"weight": 1.0}), ("barlowtwins", "slice", {"weight": 0.3}),
+    ("vicreg", "slice"), ("vicreg", "slice", {"weight": 0.1})]
+PICKED = [("vibcreg", "slice", {"weight": 0.1}), ("vibcreg", "warp", {"weight": 0.1}),
+          ("vibcreg", "slice", {"weight": 1.0})]
+LONGER = [("none", "none", {"stage1_epochs": 200}), ("vibcreg", "slice", {"weight": 0.1, "stage1_epochs": 200})]
+
+
+def side_table(dataset: str, names: dict[str, str], run) -> None:
+    """``run(results_dir)`` into a scratch folder, then copy its files under new names into
+    ``results/<dataset>/cpu/``; nothing is run when every target file is already there."""
+    target = results_path("results", dataset, "cpu", "stage1.csv").parent
+    if all((target / new).exists() for new in names.values()):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        run(tmp)
+        for old, new in names.items():
+            shutil.copy(Path(tmp) / dataset / "cpu" / old, target / new)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data-dir", default=None)
+    a = ap.parse_args()
+    ecg, gunpoint = load_ucr("ECG5000", a.data_dir), load_ucr("GunPoint", a.data_dir)
+    default_threads = torch.get_num_threads()
+
+    torch.set_num_threads(1)
+    run_selection_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=SEARCH)
+    torch.set_num_threads(default_threads)
+    run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=STAGE1_SETTINGS + PICKED)
+    run_feature_probes(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=STAGE1_SETTINGS + PICKED)
+
+    torch.set_num_threads(1)
+    side_table("ECG5000", {"stage1.csv": "stage1_longer_training.csv"},
+               lambda tmp: run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=LONGER, results_dir=tmp))
+    side_table("GunPoint", {"stage2.csv": "stage2_min_steps3000.csv",
+                            "prior_curves.csv": "prior_curves_min_steps3000.csv"},
+               lambda tmp: run_stage2_grid(gunpoint, profile="cpu", seeds=[0, 1, 2], results_dir=tmp,
+                                           settings=[("none", "none", {"stage2_min_steps": 3000})]))
+    torch.set_num_threads(default_threads)
+
+
+if __name__ == "__main__":
+    main()
