@@ -203,6 +203,25 @@ if feature_probes.empty:
  if not feature_probes.empty else None)
 
 # %% [markdown]
+# ## At the thesis' settings
+#
+# The `paper` profile trains the thesis' tokenizer (64 channels, 4 residual blocks, projector 4096 × 3)
+# for its 1000 epochs, which on 2 CPU cores would take hours per run; `scripts/gpu_check.py` runs that
+# grid on a GPU and writes `results/<dataset>/paper/stage1.csv` (its rows record the torch build, and
+# a GPU's results match a CPU's only to rounding). Where such a file exists for this dataset, the naive
+# tokenizer and each SSL tokenizer in it are compared here on the same seeds, measured on TEST as above.
+
+# %%
+paper = read_table(results_path(results_dir, dataset, "paper", "stage1.csv")) if profile != "paper" else stage1
+if paper.empty:
+    print(f"no paper-profile results for {dataset}")
+else:
+    display(report.summarize(paper, ["knn_accuracy", "svm_accuracy", "test_time_mse", "train_seconds"],
+                             cells_only=True))
+    display(report.paired_tests(paper, ["knn_accuracy", "svm_accuracy", "test_time_mse"])
+            [["metric", "setting", "n", "baseline_mean", "mean", "difference", "p_value"]])
+
+# %% [markdown]
 # ## Reading the result
 #
 # The lines below are computed from the table above: the naive tokenizer against the mean of the SSL

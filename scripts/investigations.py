@@ -7,8 +7,6 @@ file are not run again).
   probes of the same models: ``stage1.csv``, ``feature_probes.csv`` (2 threads, as the book's runs).
 - ECG5000 longer stage-1 training (200 epochs), naive and VIbCReg-slice w0.1, seeds 0-2, 1 thread:
   ``stage1_longer_training.csv``, a side table kept out of the grid.
-- GunPoint priors on the naive tokenizer trained for 3000 steps instead of the profile's 600, seeds 0-2:
-  ``results/GunPoint/cpu/stage2_min_steps3000.csv`` and ``prior_curves_min_steps3000.csv`` (side tables).
 
 CPU results are bit-identical for one seed only at one thread count, hence the explicit counts; every row
 records the count it was trained with (``torch_threads``), where the file has that column.
@@ -26,8 +24,7 @@ import torch
 
 from tsvq.book import results_path
 from tsvq.data import load_ucr
-from tsvq.experiments import (STAGE1_SETTINGS, run_feature_probes, run_selection_grid, run_stage1_grid,
-                              run_stage2_grid)
+from tsvq.experiments import STAGE1_SETTINGS, run_feature_probes, run_selection_grid, run_stage1_grid
 
 SEARCH = [("none", "none"), ("vibcreg", "slice")] + [
     ("vibcreg", "slice", {"weight": w}) for w in (0.1, 0.3, 1.0)] + [
@@ -59,7 +56,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None)
     a = ap.parse_args()
-    ecg, gunpoint = load_ucr("ECG5000", a.data_dir), load_ucr("GunPoint", a.data_dir)
+    ecg = load_ucr("ECG5000", a.data_dir)
     default_threads = torch.get_num_threads()
 
     torch.set_num_threads(1)
@@ -71,10 +68,6 @@ def main() -> None:
     torch.set_num_threads(1)
     side_table("ECG5000", {"stage1.csv": "stage1_longer_training.csv"},
                lambda tmp: run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=LONGER, results_dir=tmp))
-    side_table("GunPoint", {"stage2.csv": "stage2_min_steps3000.csv",
-                            "prior_curves.csv": "prior_curves_min_steps3000.csv"},
-               lambda tmp: run_stage2_grid(gunpoint, profile="cpu", seeds=[0, 1, 2], results_dir=tmp,
-                                           settings=[("none", "none", {"stage2_min_steps": 3000})]))
     torch.set_num_threads(default_threads)
 
 

@@ -36,3 +36,16 @@ def test_prior_checkpoint_rebuilds_and_samples_reproducibly(gunpoint):
     # decoding goes through the frozen stage-1 tokenizer
     x = run.tokenizer.detokenize({k: torch.as_tensor(v) for k, v in a["tokens"].items()})
     np.testing.assert_allclose(x.numpy(), a["x"], atol=1e-5)
+
+
+def test_reference_quality_writes_four_anchors_once(gunpoint, tmp_path):
+    from tsvq.experiments import read_table, reference_quality
+
+    table = reference_quality(gunpoint, profile="smoke", seed=0, results_dir=tmp_path, progress=False)
+    assert list(table["reference"]) == ["real TRAIN", "reconstruction of TRAIN (naive)",
+                                        "reconstruction of TEST (naive)", "Gaussian noise"]
+    fid = table.set_index("reference")["fid"]
+    assert fid.notna().all() and fid["real TRAIN"] < fid["Gaussian noise"]  # even a 2-epoch evaluator
+    assert table["cas"].notna().tolist() == [True, False, False, False]  # CAS only where classes are known
+    again = reference_quality(gunpoint, profile="smoke", seed=0, results_dir=tmp_path, progress=False)
+    assert len(again) == 4 and len(read_table(tmp_path / "GunPoint" / "smoke" / "reference_quality.csv")) == 4
