@@ -67,6 +67,8 @@ def test_setting_overrides_reach_ssl_and_stage1_configs():
     assert setting_name("vibcreg", "slice", over) == "vibcreg-slice-stage1_epochs200-weight0.3"
     longer_prior = stage1_config("cpu", "none", "none", {"stage2_min_steps": 3000}, prior={"variant": "token"})
     assert longer_prior.stage2.min_steps == 3000 and longer_prior.prior.variant == "token"
+    wider = stage1_config("cpu", "none", "none", {"tokenizer_hidden_dim": 64, "tokenizer_n_res_blocks": 4})
+    assert (wider.tokenizer.hidden_dim, wider.tokenizer.n_res_blocks) == (64, 4) and wider.ssl == base.ssl
     assert longer_prior.stage1 == base.stage1 and longer_prior.stage2.epochs == base.stage2.epochs
     with pytest.raises(TypeError):
         stage1_config("cpu", "vibcreg", "slice", {"stage1_no_such_field": 1})

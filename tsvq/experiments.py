@@ -78,9 +78,10 @@ def _done(path: Path, keys: dict) -> bool:
 
 
 def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **overrides):
-    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, or ``stage1_<field>`` /
-    ``stage2_<field>`` for a stage's TrainConfig (e.g. ``{"weight": 0.1, "stage1_min_steps": 800}``)."""
-    ssl_over, stage_over = {}, {"stage1": {}, "stage2": {}}
+    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, ``stage1_<field>`` /
+    ``stage2_<field>`` for a stage's TrainConfig or ``tokenizer_<field>`` for the TokenizerConfig (e.g.
+    ``{"weight": 0.1, "stage1_min_steps": 800, "tokenizer_hidden_dim": 64}``)."""
+    ssl_over, stage_over = {}, {"stage1": {}, "stage2": {}, "tokenizer": {}}
     for k, v in (ssl_overrides or {}).items():
         stage = k.split("_", 1)[0]
         if stage in stage_over:
