@@ -289,8 +289,9 @@ def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], *, ylabel: str 
 
 def plot_real_vs_synthetic(real: np.ndarray, y_real: np.ndarray, synth: np.ndarray, y_synth: np.ndarray, *,
                            class_names=None, n: int = 5, title: str = "") -> Figure:
-    """Per class: real series (left column) next to synthetic series of the same class (right column)."""
-    classes = np.unique(y_real)
+    """Per class that has synthetic series: real series (left column) next to synthetic series of the same
+    class (right column)."""
+    classes = np.intersect1d(np.unique(y_real), np.unique(y_synth))
     fig = _figure(7.0, 1.9 * len(classes))
     axes = fig.subplots(len(classes), 2, squeeze=False)
     for r, c in enumerate(classes):
