@@ -210,7 +210,7 @@ if feature_probes.empty:
 # where they exist for this dataset, show what the longer training does, measured on TEST as above
 # and compared on the same seeds:
 #
-# - `stage1_longer_training.csv`: the `cpu` profile's networks trained for 200 and 1000 epochs
+# - `stage1_longer_training.csv`: the `cpu` profile's networks trained for 200, 500 and 1000 epochs
 #   (written by `scripts/investigations.py`);
 # - `results/<dataset>/paper/stage1.csv`: the `paper` profile, which takes hours per run on 2 CPU cores
 #   and is run on a GPU by `scripts/gpu_check.py` (a GPU's results match a CPU's only to rounding; the
