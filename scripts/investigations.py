@@ -77,6 +77,7 @@ def main() -> None:
     run_feature_probes(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=STAGE1_SETTINGS + PICKED)
 
     torch.set_num_threads(1)
+
     def longer(tmp):
         run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=LONGER[:2], results_dir=tmp)
         run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=LONGER[2:], results_dir=tmp)
