@@ -44,7 +44,7 @@ import pandas as pd
 
 from tsvq import plots, report
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE2_SETTINGS, reference_quality, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, reference_quality, run_stage2_grid
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
@@ -108,25 +108,7 @@ order.round(3)
 # the gap between the two reconstruction rows is the tokenizer's own TRAIN–TEST gap.
 
 # %%
-from tsvq.evaluate import fid_from_features, load_or_train_evaluator, rocket_fid
-from tsvq.experiments import setting_name, stage1_config
-from tsvq.train import train_tokenizer
-
-seed, n = seeds[0], len(ds.x_train)
-naive_cfg = stage1_config(profile, "none", "none")
-evaluator = load_or_train_evaluator(ds, config=naive_cfg.eval, seed=seed, progress=False)
-naive_tok = train_tokenizer(ds, naive_cfg, seed=seed, progress=False).model
-equal = {"reconstruction of TRAIN (naive)": report.reconstruct(naive_tok, ds.x_train),
-         "reconstruction of TEST (naive)":  # a random TRAIN-sized subset of TEST
-         report.reconstruct(naive_tok, ds.x_test[np.random.default_rng(seed).choice(len(ds.x_test), n, replace=False)])}
-for setting in STAGE2_SETTINGS:
-    for prior in PRIORS:
-        run = report.prior_for(ds, profile=profile, setting=setting_name(*setting), prior=prior, seed=seed)
-        equal[f"{setting_name(*setting)} + {prior} prior"] = run.sample(n, seed=seed)["x"]
-real_features = evaluator.features(ds.x_test)
-pd.DataFrame([{"set": name, "series": len(x), "fid": fid_from_features(real_features, evaluator.features(x)),
-               "rocket_fid": rocket_fid(ds.x_test, x, reference_train=ds.x_train, n_kernels=naive_cfg.eval.rocket_kernels,
-                                        random_state=seed)} for name, x in equal.items()]).round(3)
+equal_size_quality(ds, profile=profile, seed=seeds[0], settings=STAGE2_SETTINGS, priors=PRIORS).round(3)
 
 # %% [markdown]
 # ## Bars

@@ -30,14 +30,15 @@ from tsvq.train import train_prior, train_tokenizer
 def cuda_smoke(data_dir) -> None:
     ds = load_ucr("GunPoint", data_dir)
     t = time.time()
-    cfg = get_config("smoke", ssl={"method": "vibcreg", "augmentation": "slice"})
+    ssl = {"method": "vibcreg", "augmentation": "slice"}
+    cfg = get_config("smoke", ssl=ssl)
     tok = train_tokenizer(ds, cfg, seed=0, device="cuda", progress=False).model
     assert next(tok.parameters()).is_cuda
     evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=0, device="cuda", progress=False)
     real = evaluator.features(ds.x_test)
     for variant in ("token", "embedding"):
-        run = train_prior(ds, get_config("smoke", ssl=dict(vars(cfg.ssl)), prior={"variant": variant}), seed=0,
-                          device="cuda", progress=False)
+        run = train_prior(ds, get_config("smoke", ssl=ssl, prior={"variant": variant}), seed=0, device="cuda",
+                          progress=False)
         labels = np.repeat(np.arange(ds.meta.n_classes), 8)
         out = run.sample(len(labels), labels=labels, guidance=2.0, seed=0)
         assert np.isfinite(out["x"]).all() and out["x"].shape == (len(labels), 1, ds.meta.length)

@@ -49,3 +49,13 @@ def test_reference_quality_writes_four_anchors_once(gunpoint, tmp_path):
     assert table["cas"].notna().tolist() == [True, False, False, False]  # CAS only where classes are known
     again = reference_quality(gunpoint, profile="smoke", seed=0, results_dir=tmp_path, progress=False)
     assert len(again) == 4 and len(read_table(tmp_path / "GunPoint" / "smoke" / "reference_quality.csv")) == 4
+
+
+def test_equal_size_quality_scores_train_sized_sets_only(gunpoint):
+    from tsvq.experiments import equal_size_quality
+
+    table = equal_size_quality(gunpoint, profile="smoke", seed=0, settings=[("none", "none")], priors=("token",))
+    assert list(table["set"]) == ["reconstruction of TRAIN (naive)", "reconstruction of TEST (naive)",
+                                  "naive + token prior"]
+    assert (table["series"] == len(gunpoint.x_train)).all()
+    assert table[["fid", "rocket_fid"]].notna().all().all() and (table[["fid", "rocket_fid"]] >= 0).all().all()

@@ -270,3 +270,31 @@ def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_di
         _append(path, {**keys, **q, "cas": q.get("cas", float("nan")),
                        "evaluator_test_accuracy": evaluator.test_accuracy, **_provenance()})
     return read_table(path)
+
+
+def equal_size_quality(ds: UCRDataset, *, profile: str, seed: int = 0, settings=STAGE2_SETTINGS, priors=PRIORS,
+                       device=None) -> pd.DataFrame:
+    """FID and ROCKET-FID against the whole real TEST set of TRAIN-sized sets only: the naive tokenizer's
+    reconstructions of TRAIN and of a random TRAIN-sized subset of TEST, and as many unconditional samples of
+    each (cached) prior. Fréchet distances fall as sets grow, so only sets of one size compare."""
+    from .evaluate import RocketFeaturizer, fid_from_features, load_or_train_evaluator
+    from .report import prior_for, reconstruct
+    from .train import train_tokenizer
+
+    n = len(ds.x_train)
+    cfg = stage1_config(profile, "none", "none")
+    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device, progress=False)
+    tok = train_tokenizer(ds, cfg, seed=seed, device=device, progress=False).model
+    subset = np.random.default_rng(seed).choice(len(ds.x_test), n, replace=False)
+    sets = {"reconstruction of TRAIN (naive)": reconstruct(tok, ds.x_train),
+            "reconstruction of TEST (naive)": reconstruct(tok, ds.x_test[subset])}
+    for setting in settings:
+        name = setting_name(*_unpack(setting))
+        for prior in priors:
+            run = prior_for(ds, profile=profile, setting=name, prior=prior, seed=seed, device=device)
+            sets[f"{name} + {prior} prior"] = run.sample(n, seed=seed)["x"]
+    rocket = RocketFeaturizer(n_kernels=cfg.eval.rocket_kernels, random_state=seed).fit(ds.x_train)
+    real, real_rocket = evaluator.features(ds.x_test), rocket.transform(ds.x_test)
+    return pd.DataFrame([{"set": name, "series": len(x), "fid": fid_from_features(real, evaluator.features(x)),
+                          "rocket_fid": fid_from_features(real_rocket, rocket.transform(x))}
+                         for name, x in sets.items()])
