@@ -6,6 +6,7 @@ from tsvq.data import load_ucr
 from tsvq.tokenizer import Tokenizer
 from tsvq.experiments import setting_name, stage1_config
 from tsvq.train import evaluate_reconstruction, load_tokenizer, train_seconds, train_tokenizer
+from tsvq.utils import default_device
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +23,9 @@ def test_short_stage1_run_halves_val_error(gunpoint):
     after = evaluate_reconstruction(run.model, gunpoint.x_val)["time_mse"]
     assert after < 0.5 * before, (before, after)
     assert run.history[-1]["val_time_mse"] == pytest.approx(after, rel=1e-5)
-    # every epoch records its wall-clock time, so a cached model still knows how long it trained
+    # every epoch records its wall-clock time and device, so a cached model still knows how and where it trained
     assert all(h["seconds"] > 0 for h in run.history)
+    assert {h["device"] for h in run.history} == {next(run.model.parameters()).device.type}
     assert train_seconds(run.history) == round(sum(h["seconds"] for h in run.history), 1) > 0
 
 
@@ -94,6 +96,7 @@ def test_stage1_grid_selection_and_feature_probes_write_one_row_per_run(gunpoint
                 results_dir=tmp_path, progress=False)
     s1 = run_stage1_grid(gunpoint, **grid)
     assert list(s1["setting"]) == ["naive", "vibcreg-slice-weight0.1"] and (s1["torch_threads"] >= 1).all()
+    assert set(s1["train_device"]) == {default_device().type}
     assert len(run_stage1_grid(gunpoint, **grid)) == 2  # a finished run is not run or written again
     sel = run_selection_grid(gunpoint, **grid)
     assert {"cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"} <= set(sel.columns)

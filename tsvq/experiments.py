@@ -126,7 +126,7 @@ def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETT
                        "perplexity": stats["perplexity"], "usage": stats["usage"],
                        "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
                        "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
-                       **_provenance()})
+                       "train_device": run.history[-1].get("device", "cpu"), **_provenance()})
     return read_table(path)
 
 

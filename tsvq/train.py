@@ -59,7 +59,7 @@ def fit(
     desc: str = "train",
 ) -> list[dict]:
     """Resumable loop: AdamW + per-step cosine schedule over :func:`n_epochs` epochs; returns the history
-    (one row per epoch: losses, validation metrics and the epoch's wall-clock seconds).
+    (one row per epoch: losses, validation metrics, the epoch's wall-clock seconds and the device type).
 
     ``step(batch_index, generator)`` returns a dict of losses whose "loss" entry is minimised.
     ``stop_after_epoch`` ends the run early after saving a checkpoint (used to test resumption).
@@ -111,6 +111,7 @@ def fit(
                 m.eval()
             row.update({f"val_{k}": v for k, v in validate().items()})
         row["seconds"] = time.perf_counter() - t0
+        row["device"] = params[0].device.type
         history.append(row)
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
         done = epoch + 1 == epochs
