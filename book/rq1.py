@@ -232,6 +232,7 @@ if feature_probes.empty:
 # %%
 longer = read_table(results_path(results_dir, dataset, profile, "stage1_longer_training.csv"))
 paper = read_table(results_path(results_dir, dataset, "paper", "stage1.csv")) if profile != "paper" else stage1
+longer = longer.sort_values("epochs", kind="stable") if not longer.empty else longer
 for name, table in [(f"{profile} networks, longer training", longer), ("paper profile", paper)]:
     if table.empty:
         print(f"{name}: no results for {dataset}")
