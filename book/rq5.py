@@ -96,9 +96,9 @@ report.paired_tests(grid, metrics, baseline="token", by="prior", within="setting
 # A caution on the prior comparison: the two variants differ only in their output (the token prior
 # scores against its own weight-tied code table, the embedding prior has an untied head), and both
 # train for the same number of optimiser steps (3000 at the `cpu` profile). The token prior learns
-# more slowly (RQ3's curves): at 600 steps its class-conditional GunPoint samples were assigned to
-# their class by a 1-NN classifier on real TRAIN only 55–70 % of the time, against 82–90 % for the
-# embedding prior. Read a gap between the priors together with those curves: part of it may be one of
+# more slowly (RQ3's curves): at 600 steps (with the 50-epoch tokenizers of the time) its
+# class-conditional GunPoint samples were assigned to their class by a 1-NN classifier on real TRAIN
+# only 55–70 % of the time, against 82–90 % for the embedding prior. Read a gap between the priors together with those curves: part of it may be one of
 # training speed rather than of the tokens.
 
 # %%
