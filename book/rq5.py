@@ -98,8 +98,8 @@ report.paired_tests(grid, metrics, baseline="token", by="prior", within="setting
 # train for the same number of optimiser steps (3000 at the `cpu` profile). The token prior learns
 # more slowly (RQ3's curves): at 600 steps (with the 50-epoch tokenizers of the time) its
 # class-conditional GunPoint samples were assigned to their class by a 1-NN classifier on real TRAIN
-# only 55–70 % of the time, against 82–90 % for the embedding prior. Read a gap between the priors together with those curves: part of it may be one of
-# training speed rather than of the tokens.
+# only 55–70 % of the time, against 82–90 % for the embedding prior. Read a gap between the priors
+# together with those curves: part of it may be one of training speed rather than of the tokens.
 
 # %%
 means = grid.groupby(["setting", "prior"])[metrics].mean()
