@@ -66,7 +66,7 @@ def main() -> None:
     a = ap.parse_args()
 
     settings = [tuple(s.split("-", 1)) for s in a.settings] if a.settings else STAGE1_SETTINGS
-    deadline = time.time() + 60 * a.minutes if a.minutes else None
+    deadline = time.time() + 60 * a.minutes if a.minutes is not None else None
     jobs = {"cpu": [], "cuda": []}
     for seed in a.seeds:  # seed-major, so a deadline leaves whole seeds
         for name in a.datasets:

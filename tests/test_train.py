@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -105,3 +107,36 @@ def test_stage1_grid_selection_and_feature_probes_write_one_row_per_run(gunpoint
     assert len(fp) == 4
     quantised = fp[fp["features"] == "quantised"].set_index("setting")["knn_accuracy"]
     assert quantised.equals(s1.set_index("setting")["knn_accuracy"])  # the grid's own models
+
+
+def test_train_grid_script_fills_the_cache_the_grids_read(tmp_path, monkeypatch):
+    """scripts/train_grid.py trains in worker processes into the cache, packs what it trained, and
+    run_stage1_grid then loads those tokenizers instead of training again; a passed deadline trains nothing."""
+    import os
+    import subprocess
+    import sys
+    import tarfile
+
+    from tsvq.experiments import run_stage1_grid
+
+    repo = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "TSVQ_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(repo)}
+    cmd = [sys.executable, str(repo / "scripts" / "train_grid.py"), "--datasets", "GunPoint", "--seeds", "0",
+           "--settings", "none-none", "vibcreg-slice", "--profile", "smoke", "--cpu-workers", "2"]
+    out = subprocess.run(cmd + ["--pack", str(tmp_path / "t.tar")], env=env, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.count("on cpu:") == 2 and "packed 2 tokenizers" in out, out
+    with tarfile.open(tmp_path / "t.tar") as tar:
+        names = tar.getnames()
+    cache = tmp_path / "cache"
+    trained = {str(p.relative_to(cache)): p.stat().st_mtime_ns for p in cache.glob("tokenizer/*/tokenizer.pt")}
+    assert sorted(trained) == sorted(names) and all(n.endswith("/tokenizer.pt") for n in names)
+    # the cache entries are the ones the grid looks up: it loads them and trains nothing
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(cache))
+    rows = run_stage1_grid(load_ucr("GunPoint"), profile="smoke", seeds=[0], results_dir=tmp_path / "results",
+                           settings=[("none", "none"), ("vibcreg", "slice")], progress=False)
+    assert len(rows) == 2 and set(rows["train_device"]) == {"cpu"}
+    assert {str(p.relative_to(cache)): p.stat().st_mtime_ns for p in cache.glob("tokenizer/*/tokenizer.pt")} == trained
+    late = subprocess.run(cmd + ["--seeds", "1", "--minutes", "0", "--pack", str(tmp_path / "late.tar")], env=env,
+                          capture_output=True, text=True, check=True).stdout
+    assert late.count("skipped (deadline)") == 2 and "packed 0 tokenizers" in late, late
