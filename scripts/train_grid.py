@@ -36,15 +36,13 @@ def _train(job):
         return job, None, "skipped (deadline)"
     from tsvq.data import load_ucr
     from tsvq.experiments import _unpack, stage1_config
-    from tsvq.train import tokenizer_cache_key, train_seconds, train_tokenizer
-    from tsvq.utils import cache_dir, cache_root
+    from tsvq.train import train_seconds, train_tokenizer
+    from tsvq.utils import cache_root
 
-    ds = load_ucr(dataset, data_dir)
     ssl, aug, over = _unpack(setting)
-    cfg = stage1_config(profile, ssl, aug, over)
-    run = train_tokenizer(ds, cfg, seed=seed, device=device, progress=False)
-    path = cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, seed)) / "tokenizer.pt"
-    return job, str(path.relative_to(cache_root())), f"{train_seconds(run.history):.0f} s"
+    run = train_tokenizer(load_ucr(dataset, data_dir), stage1_config(profile, ssl, aug, over), seed=seed,
+                          device=device, progress=False)
+    return job, str(run.path.relative_to(cache_root())), f"{train_seconds(run.history):.0f} s"
 
 
 def main() -> None:
