@@ -233,6 +233,10 @@ def main(argv=None) -> int:
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_run)
 
+    from .grid import add_grid_command  # the grid engine owns its own arguments
+
+    add_grid_command(sub)
+
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ class DatasetMeta:
     n_val: int
     n_test: int
     split_seed: int  # seed of the stratified VAL split
+    fingerprint: str = ""  # hash of the scaled TRAIN/VAL arrays and labels: models trained on other data never match
 
 
 @dataclass(frozen=True)
@@ -233,7 +234,24 @@ def load_ucr(name: str = DEFAULT_DATASET, data_dir=None, *, val_fraction: float 
         n_test=len(y_te),
         split_seed=seed,
     )
-    return UCRDataset(scale(x_tr), y_tr, scale(x_va), y_va, scale(x_te), y_te, meta)
+    x_tr, x_va, x_te = scale(x_tr), scale(x_va), scale(x_te)
+    meta = replace(meta, fingerprint=data_fingerprint(x_tr, y_tr, x_va, y_va))
+    return UCRDataset(x_tr, y_tr, x_va, y_va, x_te, y_te, meta)
+
+
+def data_fingerprint(x_train, y_train, x_val, y_val) -> str:
+    """A short hash of the (scaled) TRAIN and VAL arrays and labels, the data a model is fitted to.
+
+    It is part of every cache key, so a model is never reused for data that changed on disk.
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (x_train, y_train, x_val, y_val):
+        a = np.ascontiguousarray(a)
+        h.update(str((a.dtype.str, a.shape)).encode())
+        h.update(a.tobytes())
+    return h.hexdigest()[:16]
 
 
 def list_datasets(data_dir=None) -> list[dict]:

@@ -1,11 +1,13 @@
 """Small shared helpers: seeding, devices, the on-disk cache and config hashing."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import random
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +31,66 @@ def default_device() -> torch.device:
 
 
 def cache_root() -> Path:
-    """Root of the model cache: $TSVQ_CACHE_DIR, else ~/.cache/tsvq."""
-    root = Path(os.environ.get("TSVQ_CACHE_DIR", Path.home() / ".cache" / "tsvq"))
+    """Root of the model cache: $TSVQ_CACHE_DIR, else $XDG_CACHE_HOME/tsvq, else ~/.cache/tsvq."""
+    if os.environ.get("TSVQ_CACHE_DIR"):
+        root = Path(os.environ["TSVQ_CACHE_DIR"]).expanduser()
+    else:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "tsvq"
     root.mkdir(parents=True, exist_ok=True)
     return root
+
+
+def _temp_beside(path: Path) -> Path:
+    """A unique temporary file in the folder of ``path`` (same file system, so a rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def atomic_save(obj, path) -> Path:
+    """``torch.save`` to a unique temporary name, then rename into place: readers never see half a file,
+    and two writers of one path never write into the same temporary file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write a text file through a unique temporary name and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+@contextlib.contextmanager
+def file_lock(path):
+    """An exclusive advisory lock (``fcntl.flock``) on ``path`` for the duration of the block.
+
+    A second process asking for the same lock waits until the first releases it (or dies: the kernel
+    drops the lock with the process), so two processes training one model never interleave.
+    """
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def config_hash(*parts) -> str:
