@@ -8,8 +8,10 @@ PROFILE ?= cpu
 SEEDS   ?= 0
 DATA_DIR ?=
 NOTEBOOKS ?=
+DATASETS ?= $(DATASET)
+WORKERS ?= 1
 
-.PHONY: venv test book run check-book clean
+.PHONY: venv test book run grid check-book clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +26,9 @@ test: venv
 
 run: venv
 	$(VENV)/bin/tsvq run --dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
+
+grid: venv
+	$(VENV)/bin/tsvq grid --datasets $(DATASETS) --seeds $(SEEDS) --profile $(PROFILE) --workers $(WORKERS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 book: venv
 	$(PY) -m tsvq.book --default-dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))

@@ -11,15 +11,20 @@
 #
 # This page answers the five research questions from the results the book holds when it is built.
 # Its sentences are computed from the metric files under `results/`, never typed by hand, so they
-# cannot drift from the numbers: every line names the dataset, the profile, the number of seeds, and
-# whether that is **evidence** (the `cpu` or `paper` profile with at least three seeds) or a
-# **demonstration only**. The chapter of each question holds its figures, tables and paired tests;
-# the *Summary of results* holds every number side by side with the thesis'.
+# cannot drift from the numbers. Every line names the dataset and the profile, and for each SSL
+# setting the mean paired difference to the naive tokenizer over the seeds both ran, its 95 %
+# t-interval, the paired t-test p-value, the Holm p-value over the family of comparisons the
+# question's chapter makes for that dataset, and a verdict word of one rule:
 #
-# Two conventions run through all lines. "Mean of SSL settings" averages the six SSL settings
-# ({Barlow Twins, VIbCReg} × {warp, slice, gauss}); "best" names the best of them on the very metric
-# reported, which flatters it and is shown only to locate the effect. Where one SSL tokenizer must
-# stand for all (RQ5) it is chosen on the VAL prior loss, never on a TEST metric.
+# - **supported**: Holm p < 0.05 and the interval excludes 0;
+# - **suggestive**: only the uncorrected p < 0.05;
+# - **no evidence**: otherwise.
+#
+# A direction (higher/lower, better/worse) is named only with a verdict other than "no evidence".
+# Results of the `smoke` profile only show that the pipeline runs. The chapter of each question holds
+# its figures and full tables; the *Summary of results* holds every number side by side with the
+# thesis' and the view across datasets. Where one SSL tokenizer must stand for all (RQ5) it is chosen
+# on the VAL prior loss, never on a TEST metric.
 
 # %% tags=["parameters"]
 dataset = "GunPoint"
@@ -29,12 +34,13 @@ data_dir = None
 results_dir = "results"
 
 # %%
+from IPython.display import Markdown, display
+
 from tsvq import report
 
 stage1 = report.collect(results_dir, "stage1.csv")
 stage2 = report.collect(results_dir, "stage2.csv")
 speed = report.collect(results_dir, "rq3.csv")
-per_prior = dict(keys=("dataset", "profile", "prior"), extra=("prior",))
 
 # %% [markdown]
 # ## RQ1 — Classification from the learned representation
@@ -46,8 +52,16 @@ per_prior = dict(keys=("dataset", "profile", "prior"), extra=("prior",))
 # tests, reconstructions, codebook usage and latent maps.
 
 # %%
-for metric, higher in [("knn_accuracy", True), ("svm_accuracy", True), ("test_time_mse", False)]:
-    print(*report.versus_lines(stage1, metric, higher_is_better=higher), sep="\n")
+Markdown(report.versus_markdown(stage1, report.RQ1_METRICS))
+
+# %% [markdown]
+# Across datasets, per SSL setting: the median of the per-dataset differences, how many datasets are
+# better, tied (interval containing 0) or worse, and the Wilcoxon signed-rank p-value.
+
+# %%
+Markdown(report.markdown_list(
+    [line for metric, higher in report.RQ1_METRICS.items() if not stage1.empty
+     for line in report.describe_across(report.across_datasets(stage1, metric, higher_is_better=higher), metric)]))
 
 # %% [markdown]
 # ## RQ2 — The influence of the augmentations on the tokenizer
@@ -58,26 +72,26 @@ for metric, higher in [("knn_accuracy", True), ("svm_accuracy", True), ("test_ti
 # reconstruction. The RQ2 chapter shows the trade-off figure and the tests per setting.
 
 # %%
-if stage1.empty:
-    print("no stage-1 results yet")
-else:
-    metrics = ["knn_accuracy", "svm_accuracy", "test_time_mse"]
-    per_aug = stage1.groupby(["dataset", "profile", "seed", "aug"], sort=False)[metrics].mean().reset_index()
-    for metric, higher in [("knn_accuracy", True), ("test_time_mse", False)]:
-        print(*report.versus_lines(per_aug, metric, higher_is_better=higher, baseline="none", by="aug",
-                                   others="augmentations"), sep="\n")
+per_aug = report.per_augmentation(stage1, report.RQ2_METRICS) if not stage1.empty else stage1
+Markdown(report.versus_markdown(per_aug, report.RQ2_METRICS, baseline="none", by="aug",
+                                show=["knn_accuracy", "svm_accuracy", "test_time_mse"]))
 
 # %% [markdown]
 # ## RQ3 — Expressive tokens and prior learning
 #
-# *Do more expressive tokens make prior learning easier?* Under each prior, the best VAL loss of the
-# priors trained on SSL tokens against those trained on naive tokens, and the epochs they need to
-# reach the naive tokenizer's final VAL loss. The RQ3 chapter shows the VAL-loss curves against
-# $\log K$ and the codebook perplexity that can explain a lower loss away.
+# *Do more expressive tokens make prior learning easier?* A lower VAL loss alone does not say so: a
+# tokenizer whose tokens have a lower unigram entropy is easier to predict without any context. The
+# verdict therefore rests on the **context gain**, the TRAIN token entropy minus the best VAL loss
+# (nats), SSL against naive under each prior; the raw loss and the epochs to reach the naive
+# tokenizer's final VAL loss stand beside it. Tables written before the grid recorded
+# `token_entropy` give no context gain. The RQ3 chapter shows the VAL-loss curves against $\log K$.
 
 # %%
-print(*report.versus_lines(stage2, "best_val_loss", higher_is_better=False, **per_prior), sep="\n")
-print(*report.versus_lines(speed, "epochs_to_reference", higher_is_better=False, **per_prior), sep="\n")
+if stage2.empty:
+    display(Markdown("- no stage-2 results yet"))
+else:
+    rq3 = report.rq3_tests(stage2, speed)
+    display(Markdown(report.markdown_list(report.describe_versus(rq3, higher_is_better=report.RQ3_METRICS))))
 
 # %% [markdown]
 # ## RQ4 — The influence of the augmentations on generation
@@ -89,22 +103,18 @@ print(*report.versus_lines(speed, "epochs_to_reference", higher_is_better=False,
 # real against synthetic series.
 
 # %%
-for metric, higher in [("fid", False), ("rocket_fid", False), ("cas", True)]:
-    print(*report.versus_lines(stage2, metric, higher_is_better=higher, **per_prior), sep="\n")
+Markdown(report.versus_markdown(stage2, report.RQ4_METRICS, within="prior", show=["fid", "rocket_fid", "kid", "cas"]))
 
 # %% [markdown]
 # ## RQ5 — Token prior against embedding prior
 #
-# *How does the SSL tokenizer fare under a stronger prior?* The 2 × 2 of {naive, SSL} tokenizer ×
+# *How does the SSL tokenizer fare under another prior?* The 2 × 2 of {naive, SSL} tokenizer ×
 # {token, embedding} prior, with the SSL tokenizer chosen by the lowest VAL prior loss. "Yes" means
-# the SSL row beats the naive row under both priors, not only on the thesis' diagonal (naive + token
-# against SSL + embedding). The RQ5 chapter shows the table, the grouped bars and both sets of paired
-# tests.
+# the SSL tokenizer is better than the naive one under both priors, not only on the thesis' diagonal
+# (naive + token against SSL + embedding). The lines give the tokenizer's effect within each prior,
+# the prior's effect within each tokenizer (with the thesis' own token prior, `token_thesis`, where
+# it was run) and the diagonal. The RQ5 chapter shows the table, the grouped bars and all tests.
 
 # %%
-if stage2.empty:
-    print("no stage-2 results yet")
-else:
-    grid = report.two_by_two(stage2, ["fid", "rocket_fid", "cas", "best_val_loss"])
-    for metric, higher in [("fid", False), ("rocket_fid", False), ("cas", True)]:
-        print(*report.describe_two_by_two(grid, metric, higher_is_better=higher), sep="\n")
+Markdown(report.markdown_list(report.describe_rq5(report.rq5_tests(stage2), show=["fid", "rocket_fid", "kid", "cas"])
+                              if not stage2.empty else []))

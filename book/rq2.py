@@ -16,7 +16,10 @@
 # **How this chapter answers it.** It reads back the stage-1 grid of RQ1 (the same runs: tokenizers
 # and metrics come from the cache and from `stage1.csv`) and looks at it along the augmentation axis:
 # each augmentation with each SSL loss, then each augmentation averaged over the two SSL losses, both
-# against the naive tokenizer on the same seeds.
+# against the naive tokenizer on the same seeds. A comparison reports the mean paired difference, its
+# 95 % interval, the p-value, the Holm p-value over its family and a verdict word of one rule:
+# **supported** (Holm p < 0.05 and the interval excludes 0), **suggestive** (only the uncorrected
+# p < 0.05), **no evidence** (otherwise).
 
 # %% tags=["parameters"]
 dataset = "GunPoint"
@@ -27,6 +30,7 @@ results_dir = "results"
 
 # %%
 import torch
+from IPython.display import Markdown
 
 from tsvq import plots, report
 from tsvq.augment import AUGMENTATIONS, augment
@@ -92,34 +96,36 @@ report.summarize(stage1, metrics + ["test_stft_mse", "mean_abs_corr_off_diagonal
 # %% [markdown]
 # ## Paired tests per setting
 #
-# Each SSL setting against the naive tokenizer on the same seeds: mean difference (setting − naive)
-# and paired t-test p-value.
+# Each SSL setting against the naive tokenizer on the same seeds: mean difference (setting − naive),
+# interval, p, Holm p and verdict. These are RQ1's comparisons (the same family, so the same
+# verdicts); the perplexity, which RQ1 does not test, is summarised above.
 
 # %%
-report.paired_tests(stage1, metrics)
+report.tests_table(report.compare_family(stage1, report.RQ1_METRICS))
 
 # %% [markdown]
 # ## Each augmentation, averaged over the SSL losses
 #
 # Per seed, the two SSL losses that share an augmentation are averaged, which isolates the
 # augmentation's effect; the paired test is again against the naive tokenizer (`aug = none`) on the
-# same seeds. The per-augmentation means are written to `rq2.csv`.
+# same seeds, Holm over every augmentation × metric of this table (RQ2's family). The
+# per-augmentation means are written to `rq2.csv`.
 
 # %%
-per_aug = stage1.groupby(["seed", "aug"], sort=False)[metrics].mean().reset_index()
-per_aug.assign(dataset=dataset, profile=profile).to_csv(results_path(results_dir, dataset, profile, "rq2.csv"),
-                                                         index=False)
-report.paired_tests(per_aug, metrics, baseline="none", by="aug")
+per_aug = report.per_augmentation(stage1, report.RQ2_METRICS)
+per_aug.to_csv(results_path(results_dir, dataset, profile, "rq2.csv"), index=False)
+tests = report.compare_family(per_aug, report.RQ2_METRICS, baseline="none", by="aug")
+report.tests_table(tests)
 
 # %% [markdown]
 # ## Reading the result
 #
 # Computed from the tables above. What to look for: whether one augmentation helps the probes under
 # both SSL losses (a property of the augmentation, not of the loss), and whether the augmentations
-# that help classification are the ones that raise the reconstruction error. Only the `cpu` or
-# `paper` profile with at least three seeds counts as evidence.
+# that help classification are the ones that raise the reconstruction error. Each line gives the
+# difference, its 95 % interval and the verdict of the rule; a `smoke` run only shows that the
+# pipeline works.
 
 # %%
-for metric, higher in [("knn_accuracy", True), ("svm_accuracy", True), ("test_time_mse", False)]:
-    print(*report.versus_lines(per_aug.assign(dataset=dataset, profile=profile), metric, higher_is_better=higher,
-                               baseline="none", by="aug", others="augmentations"), sep="\n")
+Markdown(report.markdown_list(report.describe_versus(tests, higher_is_better=report.RQ2_METRICS, by="aug",
+                                                     baseline="none")))

@@ -20,13 +20,9 @@ records the count it was trained with (``torch_threads``), where the file has th
 from __future__ import annotations
 
 import argparse
-import shutil
-import tempfile
-from pathlib import Path
 
 import torch
 
-from tsvq.book import results_path
 from tsvq.data import load_ucr
 from tsvq.experiments import STAGE1_SETTINGS, run_feature_probes, run_selection_grid, run_stage1_grid
 
@@ -48,22 +44,6 @@ LONGER = [("none", "none", {"stage1_epochs": 200}), ("vibcreg", "slice", {"weigh
 WIDER = [("none", "none", {"tokenizer_hidden_dim": 64, "tokenizer_n_res_blocks": 4, **E50})]
 
 
-def side_table(dataset: str, names: dict[str, str], run) -> None:
-    """``run(results_dir)`` in a scratch folder that starts with the side tables' rows under the grid's
-    file names (so that finished runs are skipped), then copy the files back under their side names into
-    ``results/<dataset>/cpu/``."""
-    target = results_path("results", dataset, "cpu", "stage1.csv").parent
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp) / dataset / "cpu"
-        scratch.mkdir(parents=True)
-        for old, new in names.items():
-            if (target / new).exists():
-                shutil.copy(target / new, scratch / old)
-        run(tmp)
-        for old, new in names.items():
-            shutil.copy(scratch / old, target / new)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None)
@@ -80,11 +60,9 @@ def main() -> None:
 
     torch.set_num_threads(1)
 
-    def longer(tmp):
-        run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=LONGER[:2], results_dir=tmp)
-        run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=LONGER[2:], results_dir=tmp)
-
-    side_table("ECG5000", {"stage1.csv": "stage1_longer_training.csv"}, longer)
+    side = "stage1_longer_training.csv"
+    run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2], settings=LONGER[:2], table=side)
+    run_stage1_grid(ecg, profile="cpu", seeds=[0, 1, 2, 3, 4], settings=LONGER[2:], table=side)
     torch.set_num_threads(default_threads)
 
 

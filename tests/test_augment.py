@@ -150,3 +150,23 @@ def test_real_series(name):
     assert not torch.allclose(y, x)
     if name == "slice":  # the same values, rearranged
         assert torch.equal(y.sort(dim=-1).values, x.sort(dim=-1).values)
+
+
+@pytest.mark.parametrize("name", list(AUGMENTATIONS))
+def test_config_parameters_reach_the_augmentations(name):
+    from tsvq.augment import augment_params, thesis_augmentation
+    from tsvq.config import SSLConfig
+
+    x = batch()
+    # the default parameters are the thesis values: the same view as the fixed operations
+    default = augment_params(SSLConfig(augmentation=name))
+    assert torch.equal(augment(x, name, gen(3), **default), AUGMENTATIONS[name](x, gen(3)))
+    assert torch.equal(thesis_augmentation(name)(x, gen(3)), AUGMENTATIONS[name](x, gen(3)))
+    changed = SSLConfig(augmentation=name, warp_window=0.2, warp_scale_min=1.5, amplitude_std=0.0,
+                        slice_segments=2, gauss_std=0.5)
+    y = augment(x, name, gen(3), **augment_params(changed))
+    assert not torch.equal(y, AUGMENTATIONS[name](x, gen(3)))
+    if name == "gauss":
+        assert abs((y - x).std().item() - 0.5) < 0.05
+    if name == "slice":  # two segments: a rotation of the series
+        assert any(torch.equal(y[0, 0], torch.roll(x[0, 0], s)) for s in range(x.shape[-1]))

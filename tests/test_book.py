@@ -221,3 +221,29 @@ def test_check_book_finds_missing_files_anchors_and_remote_scripts(tmp_path):
                    "remote URL https://cdn.jsdelivr.net/x.js", "inline script names a remote URL"):
         assert any(needle in p for p in problems), needle
     assert stats["external_links"] == 1
+
+
+def test_only_cpu_runs_into_the_repository_results_update_the_book(tmp_path):
+    """Executed copies are kept per profile; a smoke run or a scratch --results-dir never replaces a chapter."""
+    from tsvq.book import BOOK_PROFILE, EXECUTED, executed_root, is_book_run
+
+    assert BOOK_PROFILE == "cpu"
+    for results in ("results", "./results", ROOT / "results"):
+        assert is_book_run("cpu", results, ROOT)
+        assert executed_root("cpu", results, ROOT) == ROOT / EXECUTED
+    assert not is_book_run("smoke", "results", ROOT)
+    assert executed_root("smoke", "results", ROOT) == (ROOT / "results" / "executed" / "smoke").resolve()
+    for profile in ("smoke", "cpu", "paper"):
+        assert not is_book_run(profile, tmp_path, ROOT)
+        assert executed_root(profile, tmp_path, ROOT) == tmp_path.resolve() / "executed" / profile
+
+
+def test_runner_puts_a_scratch_run_beside_its_results(tmp_path):
+    """run_book without out_root: <results_dir>/executed/<profile>/<dataset>/<chapter>.ipynb."""
+    toc = (ROOT / "_toc.yml").read_bytes()
+    executed = {p: p.read_bytes() for p in (ROOT / "book" / "executed").rglob("*") if p.is_file()}
+    (r,) = run_book(dataset="GunPoint", profile="smoke", notebooks=["datasets"], results_dir=tmp_path,
+                    progress=False)
+    assert r.ok and r.output == tmp_path.resolve() / "executed" / "smoke" / "GunPoint" / "datasets.ipynb"
+    assert (ROOT / "_toc.yml").read_bytes() == toc
+    assert {p: p.read_bytes() for p in (ROOT / "book" / "executed").rglob("*") if p.is_file()} == executed

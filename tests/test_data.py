@@ -29,8 +29,9 @@ def _check_summary(ds, name):
 
 
 @pytest.mark.parametrize("name", ["GunPoint", "ArrowHead", "ItalyPowerDemand"])
-def test_bundled_datasets_match_published_summary(name):
-    ds = load_ucr(name, data_dir="/nonexistent-folder-so-aeon-is-used")
+def test_bundled_datasets_match_published_summary(name, monkeypatch):
+    monkeypatch.delenv("TSVQ_DATA_DIR", raising=False)
+    ds = load_ucr(name)
     assert ds.meta.source == "aeon (bundled)"
     _check_summary(ds, name)
 
@@ -71,8 +72,9 @@ def test_scaling_uses_train_statistics_only(ucr_dir):
 
 def test_scaling_ignores_val_and_test_values(tmp_path):
     # TEST (and VAL) values far from TRAIN's must not move the scaling statistics.
-    train = "".join(f"{c}\t{v}\t{v + 1}\t{v - 1}\n" for c, v in [(1, 0), (1, 1), (1, 2), (2, 3), (2, 4), (2, 5)])
-    test = "1\t100\t101\t99\n2\t200\t201\t199\n"
+    row = lambda c, v: "\t".join(str(x) for x in [c] + [v + d for d in (0, 1, -1, 0, 1, -1, 0, 1)]) + "\n"  # noqa: E731
+    train = "".join(row(c, v) for c, v in [(1, 0), (1, 1), (1, 2), (2, 3), (2, 4), (2, 5)])
+    test = row(1, 100) + row(2, 200)
     ds = load_ucr("Shift", _write(tmp_path, "Shift", train, test), val_fraction=0.34, seed=0)
     raw_train = ds.denormalize(ds.x_train)
     assert abs(ds.meta.mean - raw_train.mean()) < 1e-9 and abs(ds.meta.std - raw_train.std()) < 1e-6
@@ -88,7 +90,9 @@ def _write(folder, name, train, test):
     return folder
 
 
-GOOD = "1\t0.1\t0.2\t0.3\t0.4\n1\t0.2\t0.1\t0.3\t0.5\n2\t0.3\t0.3\t0.1\t0.0\n2\t0.5\t0.1\t0.2\t0.1\n"
+PAD = "0.61\t0.72\t0.83\t0.94\t"  # length 8, the tokenizer's minimum
+GOOD = (f"1\t{PAD}0.1\t0.2\t0.3\t0.4\n1\t{PAD}0.2\t0.1\t0.3\t0.5\n"
+        f"2\t{PAD}0.3\t0.3\t0.1\t0.0\n2\t{PAD}0.5\t0.1\t0.2\t0.1\n")
 
 
 @pytest.mark.parametrize(
@@ -98,7 +102,7 @@ GOOD = "1\t0.1\t0.2\t0.3\t0.4\n1\t0.2\t0.1\t0.3\t0.5\n2\t0.3\t0.3\t0.1\t0.0\n2\t
         (GOOD.replace("0.3\t0.4", "NaN\tNaN"), GOOD, "unequal length"),
         (GOOD, GOOD + "1\t0.1\t0.2\n", "truncated"),
         (GOOD.replace("0.5\t0.1", "0.5\tabc"), GOOD, "corrupt"),
-        (GOOD, GOOD + "3\t0.1\t0.2\t0.3\t0.4\n", "never occur in TRAIN"),
+        (GOOD, GOOD + f"3\t{PAD}0.1\t0.2\t0.3\t0.4\n", "never occur in TRAIN"),
         (GOOD, GOOD.replace("\t0.4\n", "\t0.4\t0.9\n"), "truncated"),
         ("", GOOD, "empty"),
     ],
@@ -119,7 +123,7 @@ def test_train_and_test_length_mismatch(tmp_path):
 
 def test_good_handmade_folder_loads(tmp_path):
     ds = load_ucr("Good", _write(tmp_path, "Good", GOOD, GOOD), val_fraction=0.5)
-    assert ds.meta.class_names == ("1", "2") and ds.x_train.shape == (2, 1, 4) and len(ds.x_val) == 2
+    assert ds.meta.class_names == ("1", "2") and ds.x_train.shape == (2, 1, 8) and len(ds.x_val) == 2
 
 
 def test_unknown_dataset_fails_fast_with_help(tmp_path):
@@ -131,6 +135,78 @@ def test_unknown_dataset_fails_fast_with_help(tmp_path):
     assert "NoSuchSet" in msg and str(tmp_path) in msg and "GunPoint" in msg
 
 
-def test_list_datasets_includes_bundled():
-    names = {r["name"]: r for r in list_datasets("/nonexistent")}
+def test_list_datasets_includes_bundled(monkeypatch):
+    monkeypatch.delenv("TSVQ_DATA_DIR", raising=False)
+    names = {r["name"]: r for r in list_datasets()}
     assert names["GunPoint"]["n_train"] == 50 and names["GunPoint"]["length"] == 150
+    assert names["GunPoint"]["error"] is None
+
+
+def test_list_datasets_reports_a_bad_folder_and_lists_the_rest(tmp_path):
+    _write(tmp_path, "Good", GOOD, GOOD)
+    _write(tmp_path, "Empty", "", GOOD)
+    rows = {r["name"]: r for r in list_datasets(tmp_path)}
+    assert rows["Good"]["error"] is None and rows["Good"]["length"] == 8 and rows["Good"]["n_classes"] == 2
+    assert "Empty_TRAIN.tsv" in rows["Empty"]["error"] and "n_train" not in rows["Empty"]
+    assert "GunPoint" in rows
+
+
+def _constant(v):
+    return "".join(f"{c}\t" + "\t".join([str(v)] * 8) + "\n" for c in (1, 1, 2, 2))
+
+
+@pytest.mark.parametrize(
+    "train,test,pattern",
+    [
+        (GOOD.replace("0.3\t0.4", "inf\t0.4"), GOOD, r"Bad_TRAIN.tsv contains infinite values \(inf\) in series 1;"),
+        (GOOD, GOOD.replace("0.1\t0.0", "-inf\t0.0"), "Bad_TEST.tsv contains infinite values"),
+        (_constant(0), _constant(0), "Bad_TRAIN.tsv is 0, so there is no spread"),
+        (_constant(1e30), _constant(1e30), "no spread"),
+        (GOOD.replace("\n2\t", "\n1\t"), GOOD.replace("\n2\t", "\n1\t"), "single class"),
+        ("".join(f"{c}\t0.1\t0.{c}\t0.3\n" for c in (1, 1, 2, 2)), "".join(f"{c}\t0.1\t0.2\t0.3\n" for c in (1, 2)),
+         "length 3, shorter than the tokenizer's STFT window"),
+        (GOOD, GOOD.replace("0.5\t0.1\t0.2", "1e300\t0.1\t0.2"), "Bad_TEST.tsv lie so far"),
+    ],
+    ids=["inf-train", "inf-test", "zeros", "huge-constant", "one-class", "short", "overflow"],
+)
+def test_readable_but_unusable_data_is_caught_at_load_time(tmp_path, train, test, pattern):
+    with pytest.raises(DatasetError, match=pattern):
+        load_ucr("Bad", _write(tmp_path, "Bad", train, test), val_fraction=0.0)
+
+
+def test_labels_that_spell_one_number_are_one_class(tmp_path):
+    def relabel(labels):
+        return "".join(f"{lab}\t{line.split(chr(9), 1)[1]}\n" for lab, line in zip(labels, GOOD.splitlines()))
+
+    train = relabel(["1.0", "01", "2.00", "+2"])
+    ds = load_ucr("Labels", _write(tmp_path, "Labels", train, GOOD), val_fraction=0.0)
+    assert ds.meta.class_names == ("1", "2") and list(ds.y_train) == [0, 0, 1, 1] and list(ds.y_test) == [0, 0, 1, 1]
+    text = relabel(["a", "a", "b", "b"])
+    assert load_ucr("Text", _write(tmp_path, "Text", text, text)).meta.class_names == ("a", "b")
+
+
+@pytest.mark.parametrize("name", ["../GunPoint", "/tmp/GunPoint", "", "..", "a\\b", " GunPoint"])
+def test_a_dataset_is_a_name_not_a_path(tmp_path, name):
+    with pytest.raises(DatasetError, match="plain name"):
+        load_ucr(name, tmp_path)
+
+
+def test_a_data_dir_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    with pytest.raises(DatasetError, match=r"no-such \(--data-dir\) does not exist"):
+        load_ucr("GunPoint", tmp_path / "no-such")
+    monkeypatch.setenv("TSVQ_DATA_DIR", str(tmp_path / "gone"))
+    with pytest.raises(DatasetError, match=r"gone \(TSVQ_DATA_DIR\) does not exist"):
+        load_ucr("GunPoint")
+    with pytest.raises(DatasetError, match="does not exist"):
+        list_datasets()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(DatasetError, match="is a file"):
+        load_ucr("GunPoint", tmp_path / "file")
+    assert load_ucr("GunPoint", "").meta.source == "aeon (bundled)"  # "" means: no folder, aeon only
+
+
+def test_min_length_is_the_stft_window_of_every_profile():
+    from tsvq.config import PROFILES, get_config
+    from tsvq.data import MIN_LENGTH
+
+    assert {get_config(p).tokenizer.n_fft for p in PROFILES} == {MIN_LENGTH}

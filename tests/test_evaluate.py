@@ -6,12 +6,15 @@ into the tests' temporary cache, so a user's cache can never stand in for traini
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.linalg
+import scipy.spatial.distance
 import torch
 from conftest import UCR_DIR
 
@@ -23,12 +26,16 @@ from tsvq.evaluate import (
     RocketFeaturizer,
     cas,
     cas_sample_counts,
+    copy_rate,
     fid_from_features,
     frechet_distance,
     inception_score,
+    kid,
     load_or_train_evaluator,
+    nearest_distances,
     rocket_fid,
     sample_quality,
+    subsample,
     train_fcn,
 )
 
@@ -140,23 +147,139 @@ def test_inception_score_bounds_and_closed_form():
     k, n = 5, 1000
     same = np.tile(np.array([0.5, 0.2, 0.1, 0.1, 0.1]), (n, 1))
     assert inception_score(same) == pytest.approx((1.0, 0.0), abs=1e-12)
-    confident = np.eye(k)[np.arange(n) % k]  # one-hot, balanced inside every split
-    assert inception_score(confident) == pytest.approx((k, 0.0), abs=1e-9)
+    confident = np.eye(k)[np.arange(n) % k]  # one-hot, balanced (one split: the shuffle cannot unbalance it)
+    assert inception_score(confident, n_splits=1) == pytest.approx((k, 0.0), abs=1e-9)
+    assert inception_score(confident)[0] == pytest.approx(k, rel=0.05)  # 10 shuffled splits: nearly balanced
     # Soft but balanced binary predictions p and 1 − p: p(y) = ½, so IS = 2·exp(−H(p)).
     p = 0.8
     soft = np.where((np.arange(n) % 2 == 0)[:, None], [p, 1 - p], [1 - p, p])
     entropy = -(p * np.log(p) + (1 - p) * np.log(1 - p))
-    assert inception_score(soft, n_splits=4)[0] == pytest.approx(2 * np.exp(-entropy), rel=1e-12)
+    assert inception_score(soft, n_splits=1)[0] == pytest.approx(2 * np.exp(-entropy), rel=1e-12)
 
 
-def test_inception_score_splits_and_validation():
-    # Split 1 is all class 0 (IS 1), split 2 balanced one-hot (IS 2): mean 1.5, population std 0.5.
-    probs = np.concatenate([np.tile([1.0, 0.0], (10, 1)), np.eye(2)[np.arange(10) % 2]])
-    assert inception_score(probs, n_splits=2) == pytest.approx((1.5, 0.5))
+def _consecutive_is(p, n_splits):
+    # The old, unshuffled splits: what the seeded shuffle replaced.
+    scores = [np.exp((part * np.log(part / part.mean(axis=0))).sum(axis=1).mean())
+              for part in np.array_split(p, n_splits)]
+    return np.mean(scores)
+
+
+def test_inception_score_shuffles_class_sorted_rows():
+    # Confident but soft predictions of 5 balanced classes, stored sorted by class as in the ECG5000 files.
+    rng = np.random.default_rng(0)
+    k, n = 5, 1000
+    labels = np.sort(np.arange(n) % k)
+    probs = rng.dirichlet(np.ones(k) * 0.3, n) * 0.2 + 0.8 * np.eye(k)[labels]  # (n, k), all entries > 0
+    shuffled = probs[rng.permutation(n)]
+    score, std = inception_score(probs)
+    assert score == pytest.approx(inception_score(shuffled)[0], rel=0.02)
+    assert score == pytest.approx(_consecutive_is(shuffled, 10), rel=0.02)
+    assert _consecutive_is(probs, 10) < 1.2 < 2.5 < score  # consecutive splits of one class each score ≈ 1
+    assert std < 0.1 * score
+    assert inception_score(probs, seed=0) == (score, std)  # seeded
+    assert inception_score(probs, seed=1) != (score, std)
+    # One split is the whole set, whatever the order.
+    assert inception_score(probs, n_splits=1)[0] == pytest.approx(_consecutive_is(probs, 1), rel=1e-12)
+
+
+def test_inception_score_of_class_sorted_real_data(gunpoint_evaluator, gunpoint):
+    order = np.argsort(gunpoint.y_test, kind="stable")  # GunPoint's TEST file is not sorted: sort it
+    probs = gunpoint_evaluator.probs(gunpoint.x_test)
+    sorted_score = inception_score(probs[order])[0]
+    assert sorted_score == pytest.approx(inception_score(probs)[0], abs=0.1)
+    assert sorted_score > 1.4 and _consecutive_is(np.clip(probs[order], 1e-300, 1), 10) < 1.2
+
+
+def test_inception_score_validation():
     with pytest.raises(ValueError, match="probability"):
         inception_score(np.full((10, 3), 0.5))
     with pytest.raises(ValueError, match="n_splits"):
         inception_score(np.full((5, 2), 0.5), n_splits=10)
+
+
+# ----------------------------------------------------------------------------------------------- KID
+
+
+def _kid_direct(x, y):
+    # The unbiased MMD² estimator written out term by term (Bińkowski et al. 2018, eq. 4).
+    m, d = x.shape
+    k = lambda a, b: (a @ b / d + 1.0) ** 3  # noqa: E731
+    xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m**2
+    return xx + yy - 2 * xy
+
+
+def test_kid_matches_the_direct_estimator():
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((7, 3)), rng.standard_normal((7, 3)) + 0.5
+    assert kid(x, y) == pytest.approx((_kid_direct(x, y), 0.0), rel=1e-12)
+    # Subsets: the mean over the seeded draws of the direct estimator on each.
+    big = rng.standard_normal((12, 3))
+    draw = np.random.default_rng(5)
+    expected = [_kid_direct(big[draw.choice(12, 7, replace=False)], y[draw.choice(7, 7, replace=False)])
+                for _ in range(4)]
+    got = kid(big, y, n_subsets=4, subset_size=100, seed=5)
+    assert got == pytest.approx((np.mean(expected), np.std(expected)), rel=1e-10)
+    assert kid(big, y, n_subsets=4, seed=5) == got and kid(big, y, n_subsets=4, seed=6) != got
+    with pytest.raises(ValueError, match="dimensions"):
+        kid(x, y[:, :2])
+
+
+def test_kid_is_unbiased_and_detects_a_shift():
+    rng = np.random.default_rng(1)
+    d = 16
+    f1, f2 = rng.standard_normal((3000, d)), rng.standard_normal((3000, d))
+    same, same_std = kid(f1, f2, n_subsets=50, subset_size=300)
+    assert same_std > 0 and abs(same) < 2.5 * same_std
+    shifted, shifted_std = kid(f1, f2 + 0.5, n_subsets=50, subset_size=300)
+    assert shifted > 8 * shifted_std and shifted > 100 * abs(same)
+    # Unbiased: over many independent pairs of small sets the mean is 0 within its standard error,
+    # while the biased (V-statistic) estimate is positive for every pair.
+    values = [kid(rng.standard_normal((20, d)), rng.standard_normal((20, d)))[0] for _ in range(300)]
+    assert abs(np.mean(values)) < 3 * np.std(values) / np.sqrt(len(values))
+    assert min(values) < 0
+
+
+def test_kid_on_evaluator_features_of_real_data(gunpoint_evaluator, gunpoint):
+    f_test = gunpoint_evaluator.features(gunpoint.x_test)
+    f_train = gunpoint_evaluator.features(np.concatenate([gunpoint.x_train, gunpoint.x_val]))
+    noise = np.random.default_rng(0).standard_normal(gunpoint.x_test.shape).astype(np.float32)
+    real = kid(f_test, f_train)[0]
+    assert kid(f_test, gunpoint_evaluator.features(noise))[0] > 10 * max(real, 1e-3)
+
+
+# ----------------------------------------------------------------------------------------------- copy rate
+
+
+def test_nearest_distances_match_scipy(gunpoint):
+    x, ref = gunpoint.x_test[:40], gunpoint.x_train
+    expected = scipy.spatial.distance.cdist(x[:, 0].astype(np.float64), ref[:, 0].astype(np.float64)).min(axis=1)
+    np.testing.assert_allclose(nearest_distances(x, ref), expected, rtol=1e-10)
+    assert (nearest_distances(ref[::-1], ref) == 0).all()  # a copy is at distance exactly 0
+    with pytest.raises(ValueError, match="shapes differ"):
+        nearest_distances(x[:, :, :100], ref)
+
+
+def test_copy_rate_of_copies_and_of_fresh_draws(gunpoint):
+    train, test = gunpoint.x_train, gunpoint.x_test
+    copies = copy_rate(train, train, test)
+    assert copies["copy_rate"] == 1.0 and copies["nn_median_synth"] == 0.0
+    assert 0 < copies["copy_threshold"] < copies["nn_median_test"]
+    # Fresh real series (half of TEST) against a threshold from the other half: ≈ 5 %, with n = 75.
+    perm = np.random.default_rng(0).permutation(len(test))
+    fresh = copy_rate(test[perm[:75]], train, test[perm[75:]])
+    assert fresh["copy_rate"] <= 0.2
+    assert fresh["nn_median_synth"] == pytest.approx(fresh["nn_median_test"], rel=0.3)
+    # With many draws the rate is sharp: ≈ quantile for fresh draws, ≈ ½ + quantile/2 for half copies.
+    rng = np.random.default_rng(1)
+    g_train, g_test, g_synth = (rng.standard_normal((k, 1, 20)) for k in (300, 4000, 4000))
+    assert copy_rate(g_synth, g_train, g_test)["copy_rate"] == pytest.approx(0.05, abs=0.015)
+    assert copy_rate(g_synth, g_train, g_test, quantile=0.2)["copy_rate"] == pytest.approx(0.2, abs=0.03)
+    half = np.concatenate([g_synth[:2000], g_train[rng.integers(0, 300, 2000)]])
+    assert copy_rate(half, g_train, g_test)["copy_rate"] == pytest.approx(0.525, abs=0.02)
+    with pytest.raises(ValueError, match="quantile"):
+        copy_rate(g_synth, g_train, g_test, quantile=5)
 
 
 # ----------------------------------------------------------------------------------------------- ROCKET-FID
@@ -280,6 +403,53 @@ def test_gunpoint_evaluator_is_accurate_and_cached(gunpoint_evaluator, gunpoint,
     assert ckpt["config"] == dataclasses.asdict(CPU)
 
 
+def test_evaluator_cache_key_holds_the_data_fingerprint(gunpoint):
+    other = dataclasses.replace(gunpoint, meta=dataclasses.replace(gunpoint.meta, fingerprint="changed data"))
+    assert gunpoint.meta.fingerprint
+    assert ev.evaluator_path(other, config=CPU) != ev.evaluator_path(gunpoint, config=CPU)
+    assert ev.evaluator_path(other, config=CPU) == ev.evaluator_path(other, config=CPU)
+
+
+TINY = dataclasses.replace(CPU, fcn_epochs=2, fcn_batch_size=16)  # its own cache key: a quick evaluator
+
+
+def test_corrupt_evaluator_checkpoint_is_moved_aside_and_retrained(gunpoint):
+    first = load_or_train_evaluator(gunpoint, config=TINY, seed=3, device="cpu", progress=False)
+    path = ev.evaluator_path(gunpoint, config=TINY, seed=3)
+    path.write_bytes(path.read_bytes()[:1000])  # truncated, as by a full disk
+    with pytest.warns(UserWarning, match="does not load"):
+        again = load_or_train_evaluator(gunpoint, config=TINY, seed=3, device="cpu", progress=False)
+    assert path.with_name("evaluator.pt.corrupt").is_file()
+    assert again.test_accuracy == first.test_accuracy  # retrained, deterministically
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_or_train_evaluator(gunpoint, config=TINY, seed=3, device="cpu", progress=False)  # loads cleanly
+
+
+def test_two_processes_never_train_one_evaluator_twice(gunpoint, monkeypatch):
+    # flock locks conflict between separately opened files even in one process, so threads stand in.
+    trained, real_train = [], ev.train_fcn
+
+    def slow_train(*args, **kwargs):
+        trained.append(1)
+        time.sleep(0.5)  # the second caller arrives while the first is training
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(ev, "train_fcn", slow_train)
+    results = [None, None]
+
+    def worker(i):
+        results[i] = load_or_train_evaluator(gunpoint, config=TINY, seed=4, device="cpu", progress=False)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(trained) == 1
+    assert results[0].test_accuracy == results[1].test_accuracy
+
+
 def test_ecg5000_evaluator_is_accurate():
     data_dir = Path(UCR_DIR) if UCR_DIR else None
     if data_dir is None or not (data_dir / "ECG5000").is_dir():
@@ -321,8 +491,40 @@ def test_sample_quality_of_real_and_of_noise(gunpoint_evaluator, gunpoint):
     assert abs(own["fid"]) < 1e-6 and abs(own["rocket_fid"]) < 1e-6
     assert own["n_real"] == own["n_synth"] == len(real)
     assert 1.0 < own["is_mean"] <= 2.0  # real TEST: confident, nearly balanced predictions
+    assert own["kid_std"] == 0.0  # both sets whole: one value
+    assert own["copy_rate"] == pytest.approx(0.05, abs=0.01)  # TEST against its own threshold
     noise = np.random.default_rng(0).standard_normal(real.shape).astype(np.float32)
     bad = sample_quality(gunpoint_evaluator, real, noise, **kw)
     assert bad["fid"] > 1.0 and bad["rocket_fid"] > 1.0
+    assert bad["kid"] > 100 * abs(own["kid"]) and bad["copy_rate"] == 0.0
     assert bad["rocket_fid"] == rocket_fid(real, noise, reference_train=gunpoint.x_train,
                                            n_kernels=ROCKET_KERNELS, random_state=0)
+    copies = sample_quality(gunpoint_evaluator, real, gunpoint.x_train, **kw)
+    assert copies["copy_rate"] == 1.0 and copies["copy_threshold"] > 0
+
+
+def test_sample_quality_compares_sets_of_equal_size(gunpoint_evaluator, gunpoint, monkeypatch):
+    real, synth = gunpoint.x_test, gunpoint.x_train  # 150 real TEST, 40 TRAIN series as the "samples"
+    rocket = RocketFeaturizer(n_kernels=ROCKET_KERNELS, random_state=0).fit(gunpoint.x_train)
+    kw = dict(reference_train=gunpoint.x_train, rocket_kernels=ROCKET_KERNELS, seed=0)
+    q = sample_quality(gunpoint_evaluator, real, synth, rocket=rocket, **kw)
+    assert q["n_real"] == q["n_synth"] == len(synth)
+    real_n = subsample(real, len(synth), np.random.default_rng(0))
+    assert len(np.unique(real_n.reshape(len(real_n), -1), axis=0)) == len(synth)  # without replacement
+    f_real, f_synth = gunpoint_evaluator.features(real_n), gunpoint_evaluator.features(synth)
+    assert q["fid"] == pytest.approx(fid_from_features(f_real, f_synth), rel=1e-12)
+    assert q["kid"] == pytest.approx(kid(f_real, f_synth)[0], rel=1e-12)
+    assert q["rocket_fid"] == pytest.approx(fid_from_features(rocket.transform(real_n), rocket.transform(synth)),
+                                            rel=1e-12)
+    # A fitted featurizer is used as given; without one, the same featurizer is fitted.
+    monkeypatch.setattr(RocketFeaturizer, "fit", lambda *a: pytest.fail("refitted the given featurizer"))
+    assert sample_quality(gunpoint_evaluator, real, synth, rocket=rocket, **kw) == q
+    monkeypatch.undo()
+    assert sample_quality(gunpoint_evaluator, real, synth, **kw) == q
+    # An explicit n subsamples both sets; a seed draws other subsets.
+    small = sample_quality(gunpoint_evaluator, real, synth, rocket=rocket, n=20, **kw)
+    assert small["n_real"] == small["n_synth"] == 20
+    other = sample_quality(gunpoint_evaluator, real, synth, rocket=rocket, **{**kw, "seed": 1})
+    assert other["fid"] != q["fid"]
+    with pytest.raises(ValueError, match="n must be"):
+        sample_quality(gunpoint_evaluator, real, synth, rocket=rocket, n=41, **kw)

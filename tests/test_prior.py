@@ -5,6 +5,7 @@ import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from tsvq.config import PriorConfig
 from tsvq.prior import MaskGIT, Sampler, cosine_mask_ratio, masked_cross_entropy, random_mask
@@ -327,3 +328,48 @@ def test_sampler_rejects_bad_inputs():
         sampler.sample(2, given=torch.full((2, N_TOKENS + 1), -1), generator=g)
     with pytest.raises(ValueError):
         sampler.sample(2, given=torch.full((2, N_TOKENS), K), generator=g)
+
+
+# ------------------------------------------------------------------------------- thesis masking (ablation)
+
+
+def test_thesis_masking_inverts_the_schedule():
+    n, N = 20000, 100
+    cos = random_mask(n, N, torch.Generator().manual_seed(0))
+    thesis = random_mask(n, N, torch.Generator().manual_seed(0), masking="thesis")
+    # E[1 - cos(pi t / 2)] = 1 - 2 / pi: most sequences keep most tokens visible, some none masked
+    assert abs(thesis.float().mean().item() - (1 - 2 / math.pi)) < 0.02
+    assert (thesis.sum(1) == 0).any() and (cos.sum(1) >= 1).all()
+    # the same t per sequence: the masked counts of the two modes add up to N (up to rounding ties)
+    total = cos.sum(1) + thesis.sum(1)
+    assert ((total - N).abs() <= 1).all() and (total == N).float().mean() > 0.98
+    with pytest.raises(ValueError, match="masking"):
+        random_mask(2, N, torch.Generator(), masking="linear")
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_thesis_loss_scores_all_positions_and_cosine_only_the_masked(variant):
+    labels = torch.arange(8) % N_CLASSES
+    tokens = class_tokens(labels)
+    for masking in ("cosine", "thesis"):
+        prior = make_prior(variant, masking=masking).eval()  # eval: no label dropout
+        loss = prior.loss(tokens, labels, generator=torch.Generator().manual_seed(5))["loss"]
+        mask = random_mask(8, N_TOKENS, torch.Generator().manual_seed(5), masking=masking)  # the same mask
+        logits = prior(tokens, mask, labels)
+        everywhere = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
+        if masking == "thesis":
+            torch.testing.assert_close(loss, everywhere)
+        else:
+            torch.testing.assert_close(loss, masked_cross_entropy(logits, tokens, mask))
+            assert not torch.allclose(loss, everywhere)
+
+
+def test_masking_is_validated():
+    from tsvq.config import get_config
+
+    assert get_config("paper").prior.masking == "cosine"
+    assert get_config("smoke", prior={"masking": "thesis"}).prior.masking == "thesis"
+    with pytest.raises(ValueError, match="masking"):
+        get_config("smoke", prior={"masking": "inverse"})
+    with pytest.raises(ValueError, match="masking"):
+        make_prior(masking="inverse")

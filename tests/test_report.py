@@ -6,9 +6,11 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_rel
 
-from tsvq.report import (best_setting, collect, compare_all_with_thesis, compare_with_thesis, convergence,
-                         describe_two_by_two, describe_versus, paired_ssl_setting, paired_test, summarize,
-                         thesis_table, two_by_two, versus_baseline)
+from tsvq import report
+from tsvq.report import (across_datasets, best_setting, collect, compare_all_with_thesis, compare_family,
+                         compare_with_thesis, convergence, describe_rq5, describe_selection, describe_versus,
+                         entropy_table, holm, paired_ssl_setting, paired_test, parse_setting, rq3_tests, rq5_tests,
+                         summarize, thesis_table, two_by_two, verdict, versus_markdown)
 
 
 @pytest.fixture
@@ -80,15 +82,9 @@ def test_paired_test_within_groups():
         paired_test(df, "fid", baseline="none")
 
 
-def test_best_setting_and_versus_baseline(stage1):
+def test_best_setting(stage1):
     assert best_setting(stage1, "knn_accuracy", lower=False) == "barlowtwins-warp"
     assert best_setting(stage1, "test_time_mse") == "barlowtwins-warp"  # naive is excluded
-    v = versus_baseline(stage1, "knn_accuracy", higher_is_better=True).iloc[0]
-    assert v.seeds == 3 and v.baseline == pytest.approx(0.72) and v.best_setting == "barlowtwins-warp"
-    # vibcreg-slice ran on one seed only: left out rather than set against three-seed means
-    assert v.others_mean == pytest.approx(0.81) and (v.better, v.settings, v.left_out) == (1, 1, 1)
-    (line,) = describe_versus(pd.DataFrame([v]), higher_is_better=True)
-    assert line.endswith("(best barlowtwins-warp: 0.81); 1 with fewer seeds left out")
 
 
 def test_thesis_table_maps_settings_and_metrics():
@@ -178,20 +174,185 @@ def test_two_by_two_pairs_seeds_and_prefers_settings_with_every_seed():
         paired_ssl_setting(df[df.seed == 1].assign(seed=lambda d: d.seed + (d.setting != "naive")))
 
 
-def test_describe_versus_says_whether_the_result_is_evidence(stage1):
-    v = versus_baseline(stage1, "knn_accuracy", higher_is_better=True)
-    (line,) = describe_versus(v, higher_is_better=True)
-    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): knn_accuracy naive 0.72 vs mean of SSL settings 0.81")
-    assert "1 of 1 SSL settings higher" in line and "best barlowtwins-warp: 0.81" in line
-    smoke = versus_baseline(stage1.assign(profile="smoke"), "knn_accuracy", higher_is_better=True)
-    assert "demonstration only" in describe_versus(smoke, higher_is_better=True)[0]
+def _runs(diffs: dict, base=None, metric="knn_accuracy", **keys):
+    """One row per (setting, seed): naive at ``base`` (default 0.8 + 0.01·seed), each setting at naive + its diff."""
+    n = len(next(iter(diffs.values())))
+    base = [0.8 + 0.01 * s for s in range(n)] if base is None else base
+    rows = [dict(keys, seed=s, setting="naive", **{metric: base[s]}) for s in range(n)]
+    rows += [dict(keys, seed=s, setting=name, **{metric: base[s] + d[s]}) for name, d in diffs.items()
+             for s in range(n)]
+    return pd.DataFrame(rows)
 
 
-def test_describe_two_by_two_names_the_ssl_setting_and_each_prior():
-    rows = [dict(dataset="ECG5000", profile="cpu", tokenizer=t, setting=s, prior=p, seeds=3, fid=f)
-            for t, s, p, f in [("naive", "naive", "token", 4.0), ("naive", "naive", "embedding", 3.0),
-                               ("SSL", "vibcreg-warp", "token", 3.5), ("SSL", "vibcreg-warp", "embedding", 3.2)]]
-    (line,) = describe_two_by_two(pd.DataFrame(rows), "fid", higher_is_better=False)
-    assert line.startswith("ECG5000 (cpu; 3 seeds, evidence): fid: ")
-    assert "token prior: naive 4 vs vibcreg-warp 3.5 (SSL better)" in line
-    assert "embedding prior: naive 3 vs vibcreg-warp 3.2 (SSL not better)" in line
+def test_paired_test_gives_the_t_interval_of_the_mean_difference(stage1):
+    from scipy.stats import t as student
+
+    bt = paired_test(stage1, "knn_accuracy").set_index("setting").loc["barlowtwins-warp"]
+    d = np.subtract([0.80, 0.79, 0.84], [0.70, 0.74, 0.72])
+    half = student.ppf(0.975, 2) * d.std(ddof=1) / np.sqrt(3)
+    assert (bt.ci_low, bt.ci_high) == pytest.approx((d.mean() - half, d.mean() + half))
+    one = paired_test(stage1, "knn_accuracy").set_index("setting").loc["vibcreg-slice"]
+    assert math.isnan(one.ci_low) and math.isnan(one.ci_high)
+
+
+def test_holm_against_a_hand_computed_example():
+    # sorted 0.005, 0.01, 0.03, 0.04 (m = 4, the NaN does not count): 4·0.005, 3·0.01, 2·0.03, 1·0.04,
+    # then made monotone: 0.02, 0.03, 0.06, max(0.04, 0.06) = 0.06
+    got = holm([0.01, 0.04, 0.03, np.nan, 0.005])
+    assert got[[0, 1, 2, 4]] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and np.isnan(got[3])
+    assert holm([0.4, 0.6, 0.9]) == pytest.approx([1.0, 1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == pytest.approx([0.02]) and holm([np.nan, np.nan]).tolist() != [0, 0]
+    assert np.isnan(holm([np.nan, np.nan])).all() and holm([]).shape == (0,)
+
+
+def test_verdict_follows_the_rule():
+    assert verdict(0.001, 0.01, 0.02, 0.05) == "supported"
+    assert verdict(0.001, 0.01, -0.05, -0.02) == "supported"
+    assert verdict(0.01, 0.2, 0.01, 0.05) == "suggestive"  # passes uncorrected only
+    assert verdict(0.001, 0.01, -0.01, 0.05) == "suggestive"  # corrected p small but 0 in the interval
+    assert verdict(0.2, 1.0, -0.1, 0.1) == "no evidence"
+    assert verdict(np.nan, np.nan, np.nan, np.nan) == "no evidence"
+
+
+def test_a_large_consistent_effect_over_five_seeds_is_supported():
+    df = _runs({"ssl": [0.10, 0.11, 0.09, 0.10, 0.12], "other": [0.01, -0.02, 0.015, -0.01, 0.0]},
+               dataset="ECG5000", profile="cpu")
+    t = compare_family(df, ["knn_accuracy"]).set_index("setting")
+    assert t.loc["ssl", "verdict"] == "supported" and t.loc["ssl", "ci_low"] > 0
+    assert t.loc["other", "verdict"] == "no evidence"
+    assert t.loc["ssl", "p_holm"] == pytest.approx(2 * t.loc["ssl", "p_value"])  # smallest of 2
+
+
+def test_an_effect_that_passes_uncorrected_but_not_after_holm_is_suggestive():
+    effect = [0.05, 0.09, 0.02, 0.07, 0.03]
+    nulls = {f"null{i}": list(np.roll([0.1, -0.1, 0.05, -0.05, 0.0], i)) for i in range(9)}
+    df = _runs({"ssl": effect, **nulls}, dataset="ECG5000", profile="cpu")
+    t = compare_family(df, ["knn_accuracy"]).set_index("setting")
+    p = ttest_rel(np.add(effect, 1), np.ones(5)).pvalue
+    assert 0.005 < p < 0.05  # the construction: significant alone
+    assert t.loc["ssl", "p_value"] == pytest.approx(p) and t.loc["ssl", "p_holm"] == pytest.approx(min(1, 10 * p))
+    assert t.loc["ssl", "verdict"] == "suggestive"
+    # alone in its family the same effect is supported
+    alone = compare_family(_runs({"ssl": effect}), ["knn_accuracy"]).iloc[0]
+    assert alone.verdict == "supported" and alone.p_holm == pytest.approx(p)
+
+
+def test_noise_gives_no_evidence_and_holm_runs_per_dataset():
+    rng = np.random.default_rng(0)
+    noise = {f"ssl{i}": list(rng.normal(0, 0.02, 5)) for i in range(4)}
+    df = pd.concat([_runs(noise, dataset="A", profile="cpu"),
+                    _runs({"ssl0": [0.10, 0.11, 0.09, 0.10, 0.12]}, dataset="B", profile="cpu")])
+    t = compare_family(df, ["knn_accuracy"])
+    a = t[t.dataset == "A"]
+    assert set(a.verdict) == {"no evidence"} and len(a) == 4
+    # B is its own family of one comparison: Holm p equals p
+    b = t[t.dataset == "B"].iloc[0]
+    assert b.p_holm == pytest.approx(b.p_value) and b.verdict == "supported"
+    assert a.p_holm.to_numpy() == pytest.approx(holm(a.p_value))
+
+
+def test_compare_family_counts_every_metric_and_prior_in_one_family_and_skips_absent_metrics():
+    rows = []
+    for prior in ("token", "embedding"):
+        df = _runs({"ssl": [0.1, 0.12, 0.11]}, metric="fid", dataset="D", profile="cpu", prior=prior)
+        rows.append(df.assign(cas=df["fid"] * 0.5))
+    t = compare_family(pd.concat(rows), ["fid", "cas", "kid"], within="prior")
+    assert len(t) == 4 and set(t.metric) == {"fid", "cas"}  # kid is not in the table
+    assert t.p_holm.to_numpy() == pytest.approx(holm(t.p_value))
+    assert compare_family(pd.DataFrame(), ["fid"]).empty
+
+
+def test_sentences_state_difference_interval_and_verdict_never_stronger_words():
+    df = _runs({"ssl": [0.10, 0.11, 0.09, 0.10, 0.12], "other": [0.01, -0.02, 0.015, -0.01, 0.0]},
+               dataset="ECG5000", profile="cpu")
+    t = compare_family(df, ["knn_accuracy"])
+    (line,) = describe_versus(t, higher_is_better=True)
+    assert line.startswith("dataset ECG5000, profile cpu: `knn_accuracy`, higher is better; setting − naive")
+    assert "ssl +0.104 (95 % CI +0.0" in line and "supported, higher (better)" in line
+    assert "other " in line and ": no evidence" in line
+    assert "Verdicts: 1 supported, 0 suggestive, 1 no evidence." in line
+    # lower is better: the same difference is worse; no direction is named without a verdict
+    (line,) = describe_versus(t, higher_is_better=False)
+    assert "supported, higher (worse)" in line and "no evidence, " not in line
+    smoke = describe_versus(compare_family(df.assign(profile="smoke"), ["knn_accuracy"]), higher_is_better=True)
+    assert "smoke profile" in smoke[0]
+    one = describe_versus(compare_family(df[df.seed == 0], ["knn_accuracy"]), higher_is_better=True)[0]
+    assert "n/a: needs ≥ 2 paired seeds, has 1): no evidence" in one
+    text = versus_markdown(df, {"knn_accuracy": True})
+    assert text.startswith("- dataset ECG5000") and versus_markdown(pd.DataFrame(), {"x": True}) == "- no results yet"
+    assert not hasattr(report, "evidence")
+
+
+def test_across_datasets_wilcoxon_median_and_win_tie_loss():
+    from scipy.stats import wilcoxon
+
+    effects = {"A": [0.10, 0.11, 0.12], "B": [0.05, 0.06, 0.04], "C": [0.02, 0.03, 0.025],
+               "D": [0.2, -0.2, 0.1], "E": [-0.05, -0.06, -0.04]}  # D: interval contains 0; E: a loss
+    df = pd.concat([_runs({"ssl": d}, dataset=name, profile="cpu") for name, d in effects.items()])
+    r = across_datasets(df, "knn_accuracy", higher_is_better=True).iloc[0]
+    means = [np.mean(d) for d in effects.values()]
+    assert r.setting == "ssl" and r.datasets == 5 and r.median_difference == pytest.approx(np.median(means))
+    assert (r.wins, r.ties, r.losses) == (3, 1, 1)
+    assert r.p_value == pytest.approx(wilcoxon(means).pvalue)
+    low = across_datasets(df, "knn_accuracy", higher_is_better=False).iloc[0]
+    assert (low.wins, low.ties, low.losses) == (1, 1, 3)
+    one = across_datasets(df[df.dataset == "A"], "knn_accuracy", higher_is_better=True).iloc[0]
+    assert math.isnan(one.p_value) and one.note.startswith("n/a")
+
+
+def _stage2(entropy: bool):
+    rows = []
+    for seed in range(5):
+        for setting, loss, ent in [("naive", 1.30, 3.0), ("vibcreg-slice", 1.10, 2.6)]:
+            for prior in ("token", "embedding"):
+                row = dict(dataset="ECG5000", profile="cpu", seed=seed, setting=setting, prior=prior,
+                           best_val_loss=loss + 0.01 * seed + 0.002 * (seed % 2) * (setting == "naive"))
+                if entropy:
+                    row["token_entropy"] = ent + 0.01 * seed
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_rq3_compares_the_context_gain_and_reports_a_missing_entropy():
+    t = entropy_table(_stage2(entropy=True))
+    row = t.loc[("ECG5000", "cpu", "token", "vibcreg-slice")]
+    # naive gains 3.0 − 1.3 = 1.7 nats from context, SSL 2.6 − 1.1 = 1.5: a lower loss, a smaller gain
+    assert row.gain_difference == pytest.approx(-0.2, abs=2e-3) and row.gain_verdict == "supported"
+    assert row.loss_difference == pytest.approx(-0.2, abs=2e-3)
+    assert t.loc[("ECG5000", "cpu", "token", "naive"), "context_gain"].startswith("1.699 ± ")
+    tests = rq3_tests(_stage2(entropy=True))
+    assert set(tests.metric) == {"context_gain", "best_val_loss"} and len(tests) == 4
+    assert rq3_tests(_stage2(entropy=False)).query("metric == 'context_gain'").note.str.contains("token_entropy").all()
+    old = entropy_table(_stage2(entropy=False))
+    assert old["token_entropy"].str.startswith("missing").all()
+    assert old.loc[("ECG5000", "cpu", "token", "vibcreg-slice"), "gain_verdict"].startswith("n/a")
+
+
+def test_rq5_tests_hold_tokenizer_prior_and_diagonal_in_one_family():
+    df = _stage2(entropy=False).assign(fid=lambda d: 2.0 + (d.setting != "naive") * (0.5 + 0.01 * (d.seed % 3)))
+    t = rq5_tests(df, {"fid": False})
+    assert list(t.effect.drop_duplicates()) == ["tokenizer", "prior", "diagonal"] and len(t) == 2 + 2 + 1
+    assert t.p_holm.dropna().to_numpy() == pytest.approx(holm(t.p_value.dropna()))
+    lines = describe_rq5(t, higher_is_better={"fid": False})
+    assert lines[0].startswith("tokenizer: dataset ECG5000, profile cpu, prior token: `fid`")
+    assert any(line.startswith("diagonal:") and "vibcreg-slice + embedding" in line for line in lines)
+
+
+def test_selection_sentences_come_from_the_table():
+    assert parse_setting("vibcreg-slice-proj_dim1024-stage1_epochs50-weight0.1") == dict(
+        base="vibcreg-slice", proj_dim="1024", stage1_epochs="50", weight="0.1")
+    assert parse_setting("naive-stage1_epochs500") == dict(base="naive", stage1_epochs="500")
+    rows = []
+    for seed in range(3):
+        for name, epochs, knn in [("naive-stage1_epochs50", 50, 0.90), ("naive-stage1_epochs500", 500, 0.85),
+                                  ("vibcreg-slice-stage1_epochs50", 50, 0.905),
+                                  ("vibcreg-slice-stage1_epochs50-weight0.1", 50, 0.90),
+                                  ("vibcreg-slice-stage1_epochs50-weight1.0", 50, 0.92),
+                                  ("vibcreg-slice-stage1_epochs500", 500, 0.92)]:
+            rows.append(dict(seed=seed, setting=name, epochs=epochs, cv_knn_accuracy=knn + 0.003 * seed * (epochs == 50)))
+    text = describe_selection(pd.DataFrame(rows))
+    assert "vibcreg-slice at 50 epochs (≥ 3 seeds each), mean `cv_knn_accuracy`: the thesis' weight" in text
+    assert "highest: weight 1.0" in text
+    assert "naive by stage-1 epochs: 50 → 0.903, 500 → 0.85; highest mean `cv_knn_accuracy` at 50 epochs" in text
+    assert "at 500 epochs, SSL − naive" in text
+    assert describe_selection(pd.DataFrame()).startswith("- no validation search")

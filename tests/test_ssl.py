@@ -197,3 +197,21 @@ def test_build_ssl_head_rejects_unknown_methods_and_weights_match_thesis():
         build_ssl_head("simclr", latent_dim=8, proj_dim=16)
     with pytest.raises(ValueError, match=r"\(B, d, H, W\)"):
         build_ssl_head("vicreg", latent_dim=8, proj_dim=16)(torch.randn(4, 8), torch.randn(4, 8))
+
+
+def test_loss_parameters_come_from_the_config():
+    from tsvq.config import SSLConfig
+    from tsvq.ssl import loss_params
+
+    # the defaults are the thesis values, equal to the losses' own defaults
+    assert loss_params(SSLConfig(method="barlowtwins")) == {"lambd": BarlowTwinsLoss().lambd}
+    for method, cls in (("vicreg", VICRegLoss), ("vibcreg", VIbCRegLoss)):
+        ref = cls()
+        assert loss_params(SSLConfig(method=method)) == {"sim": ref.w_sim, "var": ref.w_var, "cov": ref.w_cov}
+    assert loss_params(SSLConfig(method="none")) == {}
+    cfg = SSLConfig(method="vibcreg", vibcreg_lambda=5.0, vibcreg_mu=6.0, vibcreg_nu=7.0, vicreg_nu=9.0)
+    head = build_ssl_head("vibcreg", latent_dim=4, proj_dim=64, loss_params=loss_params(cfg))
+    assert (head.criterion.w_sim, head.criterion.w_var, head.criterion.w_cov) == (5.0, 6.0, 7.0)
+    bt = build_ssl_head("barlowtwins", latent_dim=4, proj_dim=8,
+                        loss_params=loss_params(SSLConfig(method="barlowtwins", bt_lambda=0.1)))
+    assert bt.criterion.lambd == 0.1

@@ -38,24 +38,95 @@ def test_prior_checkpoint_rebuilds_and_samples_reproducibly(gunpoint):
     np.testing.assert_allclose(x.numpy(), a["x"], atol=1e-5)
 
 
-def test_reference_quality_writes_four_anchors_once(gunpoint, tmp_path):
+def test_reference_quality_writes_three_train_sized_anchors_once(gunpoint, tmp_path):
     from tsvq.experiments import read_table, reference_quality
 
     table = reference_quality(gunpoint, profile="smoke", seed=0, results_dir=tmp_path, progress=False)
-    assert list(table["reference"]) == ["real TRAIN", "reconstruction of TRAIN (naive)",
-                                        "reconstruction of TEST (naive)", "Gaussian noise"]
+    assert list(table["reference"]) == ["real TRAIN", "reconstruction of TRAIN (naive)", "Gaussian noise"]
+    assert (table["n_real"] == len(gunpoint.x_train)).all() and (table["n_synth"] == len(gunpoint.x_train)).all()
     fid = table.set_index("reference")["fid"]
     assert fid.notna().all() and fid["real TRAIN"] < fid["Gaussian noise"]  # even a 2-epoch evaluator
-    assert table["cas"].notna().tolist() == [True, False, False, False]  # CAS only where classes are known
+    assert table["cas"].notna().tolist() == [True, False, False]  # CAS only where classes are known
     again = reference_quality(gunpoint, profile="smoke", seed=0, results_dir=tmp_path, progress=False)
-    assert len(again) == 4 and len(read_table(tmp_path / "GunPoint" / "smoke" / "reference_quality.csv")) == 4
+    assert len(again) == 3 and len(read_table(tmp_path / "GunPoint" / "smoke" / "reference_quality.csv")) == 3
 
 
-def test_equal_size_quality_scores_train_sized_sets_only(gunpoint):
-    from tsvq.experiments import equal_size_quality
+def test_equal_size_quality_puts_anchors_and_priors_at_one_size(gunpoint, tmp_path):
+    from tsvq.experiments import equal_size_quality, reference_quality, run_stage2_grid
 
-    table = equal_size_quality(gunpoint, profile="smoke", seed=0, settings=[("none", "none")], priors=("token",))
-    assert list(table["set"]) == ["reconstruction of TRAIN (naive)", "reconstruction of TEST (naive)",
+    grid = dict(profile="smoke", results_dir=tmp_path)
+    reference_quality(gunpoint, seed=0, progress=False, **grid)
+    run_stage2_grid(gunpoint, seeds=[0], settings=[("none", "none")], priors=("token",), progress=False, **grid)
+    table = equal_size_quality(gunpoint, seed=0, settings=[("none", "none")], priors=("token",), **grid)
+    assert list(table["set"]) == ["real TRAIN", "reconstruction of TRAIN (naive)", "Gaussian noise",
                                   "naive + token prior"]
     assert (table["series"] == len(gunpoint.x_train)).all()
-    assert table[["fid", "rocket_fid"]].notna().all().all() and (table[["fid", "rocket_fid"]] >= 0).all().all()
+    assert table[["fid", "kid", "rocket_fid"]].notna().all().all() and (table[["fid", "rocket_fid"]] >= 0).all().all()
+
+
+def test_prior_keeps_the_best_val_epoch_and_resumes_bit_identically(gunpoint, tmp_path, monkeypatch):
+    import tsvq.train as T
+
+    real, calls = T.prior_val_loss, {"n": 0}
+
+    def val(*args, **kw):  # the true VAL loss, reported 1 higher except at the 2nd validation: epoch 2 is best
+        calls["n"] += 1
+        return {k: v + (0.0 if calls["n"] == 2 else 1.0) for k, v in real(*args, **kw).items()}
+
+    monkeypatch.setattr(T, "prior_val_loss", val)
+    cfg = get_config("smoke", stage2={"epochs": 4, "val_every": 1, "ckpt_every": 1})
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "a"))
+    full = train_prior(gunpoint, cfg, seed=0, progress=False, device="cpu")
+    hist = [h["val_loss"] for h in full.history]
+    assert (full.best_epoch, full.best_val_loss) == (2, hist[1]) and min(hist) == hist[1] != hist[-1]
+    tok_val = T._tokens(full.tokenizer, gunpoint.x_val, "cpu")
+    y_val = torch.as_tensor(gunpoint.y_val)
+    restored = real(full.priors, tok_val, y_val)["loss"]
+    assert restored == pytest.approx(hist[1], abs=1e-6)  # the weights of epoch 2 ...
+    assert abs(restored - (hist[-1] - 1.0)) > 1e-4  # ... not the final ones
+    loaded = load_prior(full.path, device="cpu")
+    assert (loaded.best_epoch, loaded.best_val_loss) == (2, hist[1])
+    # killed after epoch 3 and resumed: the same best weights, bit for bit
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "b"))
+    calls["n"] = 0
+    part = train_prior(gunpoint, cfg, seed=0, progress=False, device="cpu", stop_after_epoch=3)
+    assert not part.path.exists()
+    resumed = train_prior(gunpoint, cfg, seed=0, progress=False, device="cpu")
+    assert (resumed.best_epoch, resumed.best_val_loss) == (2, hist[1]) and len(resumed.history) == 4
+    for b in full.priors:
+        a, c = full.priors[b].state_dict(), resumed.priors[b].state_dict()
+        assert all(torch.equal(a[k], c[k]) for k in a)
+        assert all(torch.equal(a[k], loaded.priors[b].state_dict()[k].cpu()) for k in a)
+
+
+def test_two_trainers_of_one_prior_both_succeed(gunpoint):
+    import threading
+
+    cfg = get_config("smoke")
+    results, errors = [None, None], []
+
+    def work(i):
+        try:
+            results[i] = train_prior(gunpoint, cfg, seed=5, progress=False, device="cpu")
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    a, b = results
+    assert a.path == b.path and a.path.exists() and not (a.path.parent / "last.pt").exists()
+    assert not list(a.path.parent.glob("*.tmp"))
+    for band in a.priors:
+        sa, sb = a.priors[band].state_dict(), b.priors[band].state_dict()
+        assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_a_cached_prior_samples_with_the_requested_sampler_settings(gunpoint):
+    first = train_prior(gunpoint, get_config("smoke"), seed=0, progress=False, device="cpu")
+    other_t = train_prior(gunpoint, get_config("smoke", prior={"T": 2}), seed=0, progress=False, device="cpu")
+    assert other_t.path == first.path  # T is not part of the key: loaded, not retrained
+    assert other_t.config.prior.T == 2 and all(p.config.T == 2 for p in other_t.priors.values())

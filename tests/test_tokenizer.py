@@ -79,3 +79,43 @@ def test_tokens_roundtrip_through_codebook(gunpoint):
     tokens = m.tokenize(x)
     assert tokens["all"].shape == (5, m.n_tokens("all")) and tokens["all"].max() < 32
     torch.testing.assert_close(m.detokenize(tokens), m(x).x_hat)
+
+
+def test_codebook_init_and_dead_code_restart_are_config():
+    # thesis (paper): plain EMA VQ; cpu and smoke: data-initialised codebook and dead-code restart (tsvq's choice)
+    paper = get_config("paper").tokenizer
+    assert (paper.codebook_init, paper.dead_code_threshold) == ("random", 0.0)
+    for profile in ("cpu", "smoke"):
+        t = get_config(profile).tokenizer
+        assert (t.codebook_init, t.dead_code_threshold) == ("data", 1.0)
+    for threshold in (0.0, 1.0):
+        m = Tokenizer(config=get_config("smoke", tokenizer={"dead_code_threshold": threshold}).tokenizer, length=64)
+        assert m.bands["all"].vq.dead_code_threshold == threshold
+    with pytest.raises(ValueError, match="codebook_init"):
+        get_config("smoke", tokenizer={"codebook_init": "kmeans"})
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0])
+def test_dead_codes_are_reseeded_only_with_a_threshold(threshold):
+    torch.manual_seed(0)
+    vq = _vq(dead_code_threshold=threshold).train()
+    vq.embed[1:] += 100.0  # codes 1..3 far from the data: nobody picks them
+    vq.embed_avg.copy_(vq.embed)
+    target = vq.embed[0].clone()
+    z = target.view(1, 3, 1, 1).repeat(16, 1, 1, 1) + 0.01 * torch.randn(16, 3, 1, 1)
+    for _ in range(5):
+        vq(z)
+    far = (vq.embed[1:] - target).norm(dim=1) > 50
+    assert far.all() if threshold == 0.0 else not far.any()
+
+
+def test_training_initialises_the_codebook_from_data_only_when_asked(gunpoint, monkeypatch):
+    from tsvq.train import train_tokenizer
+
+    calls = []
+    orig = Tokenizer.init_codebooks
+    monkeypatch.setattr(Tokenizer, "init_codebooks", lambda self, *a: calls.append(1) or orig(self, *a))
+    for init in ("random", "data"):
+        cfg = get_config("smoke", tokenizer={"codebook_init": init}, stage1={"epochs": 1})
+        train_tokenizer(gunpoint, cfg, seed=0, progress=False, device="cpu")
+        assert len(calls) == (init == "data")

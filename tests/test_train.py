@@ -74,21 +74,8 @@ def test_setting_overrides_reach_ssl_and_stage1_configs():
     wider = stage1_config("cpu", "none", "none", {"tokenizer_hidden_dim": 64, "tokenizer_n_res_blocks": 4})
     assert (wider.tokenizer.hidden_dim, wider.tokenizer.n_res_blocks) == (64, 4) and wider.ssl == base.ssl
     assert longer_prior.stage1 == base.stage1 and longer_prior.stage2.epochs == base.stage2.epochs
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="stage1_no_such_field"):
         stage1_config("cpu", "vibcreg", "slice", {"stage1_no_such_field": 1})
-
-
-def test_result_rows_gain_columns_without_losing_old_rows(tmp_path):
-    from tsvq.experiments import _append, read_table
-
-    path = tmp_path / "stage1.csv"
-    _append(path, {"seed": 0, "knn_accuracy": 0.5})
-    _append(path, {"seed": 1, "knn_accuracy": 0.6, "torch_threads": 2})
-    _append(path, {"seed": 2, "knn_accuracy": 0.7, "torch_threads": 1})
-    df = read_table(path)
-    assert list(df.columns) == ["seed", "knn_accuracy", "torch_threads"]
-    assert df["seed"].tolist() == [0, 1, 2] and df["knn_accuracy"].tolist() == [0.5, 0.6, 0.7]
-    assert df["torch_threads"].isna().tolist() == [True, False, False]
 
 
 def test_stage1_grid_selection_and_feature_probes_write_one_row_per_run(gunpoint, tmp_path):
@@ -109,34 +96,86 @@ def test_stage1_grid_selection_and_feature_probes_write_one_row_per_run(gunpoint
     assert quantised.equals(s1.set_index("setting")["knn_accuracy"])  # the grid's own models
 
 
-def test_train_grid_script_fills_the_cache_the_grids_read(tmp_path, monkeypatch):
-    """scripts/train_grid.py trains in worker processes into the cache, packs what it trained, and
-    run_stage1_grid then loads those tokenizers instead of training again; a passed deadline trains nothing."""
-    import os
-    import subprocess
-    import sys
-    import tarfile
+def test_cache_keys_hash_exactly_the_weight_changing_fields(gunpoint, tmp_path, ucr_dir):
+    import shutil
 
-    from tsvq.experiments import run_stage1_grid
+    from tsvq.train import prior_key, tokenizer_cache_key, tokenizer_key
 
-    repo = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "TSVQ_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(repo)}
-    cmd = [sys.executable, str(repo / "scripts" / "train_grid.py"), "--datasets", "GunPoint", "--seeds", "0",
-           "--settings", "none-none", "vibcreg-slice", "--profile", "smoke", "--cpu-workers", "2"]
-    out = subprocess.run(cmd + ["--pack", str(tmp_path / "t.tar")], env=env, capture_output=True, text=True,
-                         check=True).stdout
-    assert out.count("on cpu:") == 2 and "packed 2 tokenizers" in out, out
-    with tarfile.open(tmp_path / "t.tar") as tar:
-        names = tar.getnames()
-    cache = tmp_path / "cache"
-    trained = {str(p.relative_to(cache)): p.stat().st_mtime_ns for p in cache.glob("tokenizer/*/tokenizer.pt")}
-    assert sorted(trained) == sorted(names) and all(n.endswith("/tokenizer.pt") for n in names)
-    # the cache entries are the ones the grid looks up: it loads them and trains nothing
-    monkeypatch.setenv("TSVQ_CACHE_DIR", str(cache))
-    rows = run_stage1_grid(load_ucr("GunPoint"), profile="smoke", seeds=[0], results_dir=tmp_path / "results",
-                           settings=[("none", "none"), ("vibcreg", "slice")], progress=False)
-    assert len(rows) == 2 and set(rows["train_device"]) == {"cpu"}
-    assert {str(p.relative_to(cache)): p.stat().st_mtime_ns for p in cache.glob("tokenizer/*/tokenizer.pt")} == trained
-    late = subprocess.run(cmd + ["--seeds", "1", "--minutes", "0", "--pack", str(tmp_path / "late.tar")], env=env,
-                          capture_output=True, text=True, check=True).stdout
-    assert late.count("skipped (deadline)") == 2 and "packed 0 tokenizers" in late, late
+    assert tokenizer_cache_key is tokenizer_key
+    base = dict(ssl={"method": "vibcreg", "augmentation": "warp"})
+    cfg = get_config("smoke", **base)
+    tk, pk = tokenizer_key(gunpoint, cfg, 0), prior_key(gunpoint, cfg, 0)
+    assert dict(tk)["fingerprint"] == gunpoint.meta.fingerprint != ""
+
+    def keys(**sections):
+        c = get_config("smoke", **{**base, **sections})
+        return tokenizer_key(gunpoint, c, 0), prior_key(gunpoint, c, 0)
+
+    # sampler, evaluation, checkpoint frequency and the parameters of other methods / augmentations: same model
+    for same in (dict(prior={"T": 7, "choice_temperature": 1.0}), dict(eval={"rocket_kernels": 50}),
+                 dict(stage1={"ckpt_every": 3}, stage2={"ckpt_every": 3}),
+                 dict(ssl={**base["ssl"], "bt_lambda": 0.1, "vicreg_nu": 3.0, "slice_segments": 2, "gauss_std": 0.2}),
+                 dict(ssl={**base["ssl"], "weight": 0.01})):  # None means the thesis weight 0.01
+        assert keys(**same) == (tk, pk), same
+    # SSL loss and augmentation parameters, the tokenizer, the seed: another tokenizer (and prior)
+    for other in (dict(ssl={**base["ssl"], "vibcreg_lambda": 5.0}), dict(ssl={**base["ssl"], "warp_scale_max": 1.5}),
+                  dict(tokenizer={"codebook_init": "random"}), dict(stage1={"lr": 1e-4})):
+        t, p = keys(**other)
+        assert t != tk and p != pk, other
+    assert tokenizer_key(gunpoint, cfg, 1) != tk
+    # prior training settings: another prior on the same tokenizer
+    for other in (dict(prior={"masking": "thesis"}), dict(stage2={"val_every": 2}), dict(prior={"p_uncond": 0.1})):
+        t, p = keys(**other)
+        assert t == tk and p != pk, other
+    # without SSL the SSL parameters play no part
+    naive = get_config("smoke")
+    assert tokenizer_key(gunpoint, naive, 0) == tokenizer_key(
+        gunpoint, get_config("smoke", ssl={"bt_lambda": 0.5, "warp_window": 0.2, "augmentation": "gauss"}), 0)
+    # other data of the same name and shape: another key
+    orig = load_ucr("GunPoint", ucr_dir)
+    shutil.copytree(Path(ucr_dir) / "GunPoint", tmp_path / "GunPoint")
+    f = tmp_path / "GunPoint" / "GunPoint_TRAIN.tsv"
+    rows = f.read_text().splitlines()
+    first = rows[0].split("\t")
+    rows[0] = "\t".join(first[:2] + [str(float(first[2]) + 0.5)] + first[3:])
+    f.write_text("\n".join(rows) + "\n")
+    edited = load_ucr("GunPoint", tmp_path)
+    assert edited.meta.length == orig.meta.length and tokenizer_key(edited, cfg, 0) != tokenizer_key(orig, cfg, 0)
+
+
+def test_cpu_profile_trains_cas_on_at_least_1000_series():
+    assert get_config("cpu").eval.cas_min_samples == 1000
+
+
+def test_interrupted_saves_recover_and_bad_checkpoints_are_named(gunpoint, tmp_path, monkeypatch):
+    import shutil
+
+    from tsvq.train import CheckpointError
+
+    cfg = get_config("smoke", stage1={"epochs": 3, "ckpt_every": 1})
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "a"))
+    full = train_tokenizer(gunpoint, cfg, seed=2, progress=False, device="cpu")
+    assert not (full.path.parent / "last.pt").exists()  # the resumable state goes once the model is final
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "b"))
+    part = train_tokenizer(gunpoint, cfg, seed=2, progress=False, device="cpu", stop_after_epoch=2)
+    folder = part.path.parent
+    last = folder / "last.pt"
+    data = last.read_bytes()
+    last.write_bytes(data[: len(data) // 2])  # killed while writing
+    (folder / ".last.pt.x1y2.tmp").write_bytes(data[:100])  # a temporary file left by a killed save
+    with pytest.warns(UserWarning, match="last.pt could not be resumed"):
+        again = train_tokenizer(gunpoint, cfg, seed=2, progress=False, device="cpu")
+    assert len(again.history) == 3 and list(folder.glob("last.pt.bad-*")) and not last.exists()
+    a, b = full.model.state_dict(), again.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)  # started over: the same weights as an uninterrupted run
+    # a truncated final checkpoint: a one-line error that names it
+    again.path.write_bytes(again.path.read_bytes()[:1000])
+    with pytest.raises(CheckpointError, match=r"tokenizer\.pt .*delete it to retrain") as err:
+        train_tokenizer(gunpoint, cfg, seed=2, progress=False, device="cpu")
+    assert "\n" not in str(err.value)
+    # a valid checkpoint of other settings placed in this slot is refused
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "a"))
+    slot = train_tokenizer(gunpoint, cfg, seed=3, progress=False, device="cpu", stop_after_epoch=1).path
+    shutil.copy(full.path, slot)
+    with pytest.raises(CheckpointError, match="other settings .*seed"):
+        train_tokenizer(gunpoint, cfg, seed=3, progress=False, device="cpu")

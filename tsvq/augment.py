@@ -12,6 +12,7 @@ by name.
 """
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -154,8 +155,43 @@ AUGMENTATIONS: dict[str, Op] = {
 }
 
 
-def augment(x: torch.Tensor, name: str, generator: torch.Generator) -> torch.Tensor:
-    """The augmented view of a batch (n, C, L) under the thesis augmentation ``name``."""
+def thesis_augmentation(
+    name: str,
+    *,
+    warp_window: float = 0.4,
+    warp_scale: tuple[float, float] = (0.9, 2.0),
+    amplitude_std: float = 0.2,
+    slice_segments: int = 4,
+    gauss_std: float = 0.05,
+) -> Op:
+    """The thesis augmentation ``name`` with its parameters (defaults: the thesis values, as in
+    :data:`AUGMENTATIONS`); parameters of the other augmentations are ignored."""
     if name not in AUGMENTATIONS:
         raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
-    return AUGMENTATIONS[name](x, generator)
+    if name == "warp":
+        return Compose(partial(window_warp, window_ratio=warp_window, scale=tuple(warp_scale)),
+                       partial(amplitude_resize, sigma=amplitude_std))
+    if name == "slice":
+        return partial(slice_shuffle, n_segments=slice_segments)
+    return partial(gaussian_noise, std=gauss_std)
+
+
+def augment_params(cfg, name: str | None = None) -> dict:
+    """The keyword arguments of :func:`thesis_augmentation` that matter for augmentation ``name``
+    (default ``cfg.augmentation``), read from an :class:`~tsvq.config.SSLConfig`."""
+    name = cfg.augmentation if name is None else name
+    return {
+        "warp": {"warp_window": cfg.warp_window, "warp_scale": (cfg.warp_scale_min, cfg.warp_scale_max),
+                 "amplitude_std": cfg.amplitude_std},
+        "slice": {"slice_segments": cfg.slice_segments},
+        "gauss": {"gauss_std": cfg.gauss_std},
+    }.get(name, {})
+
+
+def augment(x: torch.Tensor, name: str, generator: torch.Generator, **params) -> torch.Tensor:
+    """The augmented view of a batch (n, C, L) under the thesis augmentation ``name``; ``params`` as in
+    :func:`thesis_augmentation` (e.g. ``**augment_params(cfg.ssl)``)."""
+    if name not in AUGMENTATIONS:
+        raise ValueError(f"unknown augmentation {name!r}; choose one of {', '.join(AUGMENTATIONS)}")
+    op = AUGMENTATIONS[name] if not params else thesis_augmentation(name, **params)
+    return op(x, generator)

@@ -24,7 +24,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-EXECUTED = "book/executed"  # papermill's output, relative to the repository root
+EXECUTED = "book/executed"  # papermill's output for the book, relative to the repository root
+BOOK_PROFILE = "cpu"  # the profile whose executed notebooks the book shows
+DEFAULT_RESULTS = "results"  # the repository's results folder (relative to the root)
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,31 @@ def results_path(results_dir, dataset: str, profile: str, name: str) -> Path:
     path = base / dataset / profile / name
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def _resolve(path, root: Path) -> Path:
+    p = Path(path).expanduser()
+    return (p if p.is_absolute() else root / p).resolve()
+
+
+def is_book_run(profile: str, results_dir=DEFAULT_RESULTS, root: Path | None = None) -> bool:
+    """Whether a run's executed notebooks belong in the book: the book's profile, the repository's results."""
+    root = Path(root or repo_root())
+    return profile == BOOK_PROFILE and _resolve(results_dir, root) == _resolve(DEFAULT_RESULTS, root)
+
+
+def executed_root(profile: str, results_dir=DEFAULT_RESULTS, root: Path | None = None) -> Path:
+    """Where ``tsvq run`` puts the executed notebooks of a run.
+
+    Only a run of the book's profile (``cpu``) into the repository's ``results/`` updates the book
+    (``book/executed/``, then ``_toc.yml`` and the landing pages). Every other run keeps its executed
+    copies beside its metric files, one folder per profile: ``<results_dir>/executed/<profile>/``,
+    so a smoke run or a run into a scratch ``--results-dir`` never replaces a committed chapter.
+    """
+    root = Path(root or repo_root())
+    if is_book_run(profile, results_dir, root):
+        return root / EXECUTED
+    return _resolve(results_dir, root) / "executed" / profile
 
 
 # ----------------------------------------------------------------------------------------------- tables
@@ -285,7 +312,7 @@ def main(argv=None) -> int:
 
         print(f"no executed dataset yet: running the notebooks for {args.default_dataset} ({args.profile}) first")
         results = run_book(dataset=args.default_dataset, profile=args.profile, seeds=args.seeds,
-                           data_dir=args.data_dir)
+                           data_dir=args.data_dir, out_root=root / EXECUTED)  # into the book, whatever the profile
         failed = [r for r in results if not r.ok]
     try:
         out = build_book(strict=args.strict, root=root, clean=args.clean)

@@ -3,11 +3,108 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import numbers
+import os
+import re
 import sys
 from pathlib import Path
 
 from .config import AUGMENTATIONS, PROFILES, SSL_METHODS, get_config
-from .data import DatasetError, load_ucr
+from .data import DatasetError, check_name, load_ucr
+
+
+class UsageError(ValueError):
+    """An argument that cannot work, found before anything trains; the CLI prints it as one line."""
+
+
+# ----------------------------------------------------------------------------------------------- checks
+
+
+def _check_seed(seed: int, flag: str = "--seed") -> None:
+    if not 0 <= seed < 2**32:
+        raise UsageError(f"{flag} must be in 0..{2**32 - 1}, got {seed}")
+
+
+def check_device(device, flag: str = "--device") -> None:
+    """cpu, cuda, cuda:N or mps, and available on this machine (None: the default, always fine)."""
+    if device is None or device == "":
+        return
+    m = re.fullmatch(r"(cpu|cuda|mps)(?::(\d+))?", str(device))
+    if m is None:
+        raise UsageError(f"{flag} {device!r} is not a device; use cpu, cuda, cuda:N or mps")
+    import torch
+
+    kind, index = m.group(1), m.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"{flag} {device}: CUDA is not available here (torch {torch.__version__}, "
+                             f"{'no CUDA build' if torch.version.cuda is None else 'no GPU visible'}); use --device cpu")
+        if index is not None and int(index) >= torch.cuda.device_count():
+            raise UsageError(f"{flag} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                             f"cuda:0..cuda:{torch.cuda.device_count() - 1}")
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"{flag} {device}: Apple MPS is not available here; use --device cpu")
+
+
+def _check_folder(path, flag: str) -> Path:
+    """A folder that exists or can be created, and is writable; nothing is created here."""
+    p = Path(path).expanduser()
+    probe = p
+    while not probe.exists() and not probe.is_symlink() and probe.parent != probe:
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == p else f"cannot be created: {probe} is a file"
+        raise UsageError(f"{flag} {p} {where}, not a folder")
+    if not probe.exists():
+        raise UsageError(f"{flag} {p} cannot be created ({probe} is a broken link)")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {p} is not writable ({probe} does not allow writing)")
+    return p
+
+
+def _check_out_file(path, flag: str = "--out") -> Path:
+    """The file np.savez really writes (it appends ``.npz``), checked to be writable."""
+    p = Path(path).expanduser()
+    if p.name in ("", ".", ".."):
+        raise UsageError(f"{flag} {path!r} names no file")
+    if p.suffix != ".npz":
+        p = p.with_name(p.name + ".npz")
+    if p.is_dir():
+        raise UsageError(f"{flag} {p} is a folder; give a file name such as {p / 'samples.npz'}")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UsageError(f"{flag} {p} exists and is not writable")
+    _check_folder(p.parent, f"{flag} {p}: folder")
+    return p
+
+
+def _check_cache() -> None:
+    """The model cache ($TSVQ_CACHE_DIR or ~/.cache/tsvq) must be a writable folder."""
+    from .utils import cache_root
+
+    flag = "TSVQ_CACHE_DIR" if os.environ.get("TSVQ_CACHE_DIR") else "cache folder"
+    try:
+        root = cache_root()
+    except OSError as e:
+        raise UsageError(f"{flag} {e.filename or os.environ.get('TSVQ_CACHE_DIR', '')} cannot be used as the model "
+                         f"cache ({e.strerror or e}); point TSVQ_CACHE_DIR at a writable folder") from None
+    if not root.is_dir():
+        raise UsageError(f"{flag} {root} is a file, not a folder; point TSVQ_CACHE_DIR at a writable folder")
+    if not os.access(root, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {root} is not writable; point TSVQ_CACHE_DIR at a writable folder")
+
+
+def _check_common(args) -> None:
+    """What every training command can check before reading data or training."""
+    check_name(args.dataset)
+    _check_seed(args.seed)
+    check_device(args.device)
+    if args.device is None and os.environ.get("TSVQ_DEVICE"):
+        check_device(os.environ["TSVQ_DEVICE"], "TSVQ_DEVICE")
+    if getattr(args, "out_dir", None) is not None:
+        _check_folder(args.out_dir, "--out-dir")
+        _check_folder(Path(args.out_dir) / args.dataset, "--out-dir")
+    _check_cache()
 
 
 def _common(p: argparse.ArgumentParser, *, ssl: bool = True, prior: bool = False) -> None:
@@ -34,9 +131,42 @@ def _config(args):
 
 
 def _out_dir(args) -> Path:
-    d = Path(args.out_dir) / args.dataset
+    d = Path(args.out_dir).expanduser() / args.dataset
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def _jsonable(v):
+    """numpy scalars as Python numbers, NaN/inf as null: the JSON files are strict JSON."""
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _write_json(path: Path, obj) -> None:
+    from .utils import atomic_write_text
+
+    atomic_write_text(path, json.dumps(_jsonable(obj), indent=1))
+
+
+def _print_metrics(res: dict, indent: str = "  ") -> None:
+    """Every key of a result dict, numbers formatted, so new metrics show up without a change here."""
+    width = max((len(k) for k in res), default=0)
+    for k, v in res.items():
+        if isinstance(v, bool) or not isinstance(v, numbers.Number):
+            print(f"{indent}{k:<{width}}  {v}")
+        elif isinstance(v, numbers.Integral):
+            print(f"{indent}{k:<{width}}  {int(v)}")
+        else:
+            v = float(v)
+            text = f"{v:.4f}" if v == 0 or not math.isfinite(v) or 1e-3 <= abs(v) < 1e6 else f"{v:.4g}"
+            print(f"{indent}{k:<{width}}  {text}")
 
 
 def cmd_datasets(args) -> int:
@@ -45,7 +175,12 @@ def cmd_datasets(args) -> int:
     rows = list_datasets(args.data_dir)
     print(f"{'name':<24}{'train':>7}{'test':>7}{'length':>8}{'classes':>9}  source")
     for r in rows:
+        if r.get("error"):
+            continue
         print(f"{r['name']:<24}{r['n_train']:>7}{r['n_test']:>7}{r['length']:>8}{r['n_classes']:>9}  {r['source']}")
+    for r in rows:
+        if r.get("error"):
+            print(f"warning: skipped {r['name']}: {r['error']}", file=sys.stderr)
     return 0
 
 
@@ -63,8 +198,7 @@ def _tokenizer_report(args, ds, cfg):
            "test_time_mse": rec["time_mse"], "test_stft_mse": rec["stft_mse"],
            **{k: v for k, v in rec.items() if k.startswith(("perplexity", "usage"))}, **probe(run.model, ds)}
     print(f"tokenizer: {run.path}")
-    for k, v in res.items():
-        print(f"  {k:<16} {v:.4f}" if isinstance(v, float) else f"  {k:<16} {v}")
+    _print_metrics(res)
     out = _out_dir(args)
     tag = f"{res['ssl']}-{res['aug']}-{cfg.tokenizer.bands}-{cfg.profile}-seed{args.seed}"
     with torch.no_grad():
@@ -73,32 +207,34 @@ def _tokenizer_report(args, ds, cfg):
     fig = plot_reconstructions(ds.x_test[:6], x_hat, ds.y_test[:6], class_names=ds.meta.class_names,
                                title=f"{ds.meta.name} TEST reconstructions ({tag})")
     fig.savefig(out / f"reconstruction-{tag}.png")
-    (out / f"tokenizer-{tag}.json").write_text(json.dumps(res, indent=1))
+    _write_json(out / f"tokenizer-{tag}.json", res)
     print(f"figure: {out / f'reconstruction-{tag}.png'}")
     return 0
 
 
 def cmd_train_tokenizer(args) -> int:
-    return _tokenizer_report(args, load_ucr(args.dataset, args.data_dir), _config(args))
+    _check_common(args)
+    cfg = _config(args)
+    return _tokenizer_report(args, load_ucr(args.dataset, args.data_dir), cfg)
 
 
 def cmd_probe(args) -> int:
     from .train import tokenizer_cache_key
     from .utils import cache_dir
 
+    _check_common(args)
     cfg = _config(args)
     ds = load_ucr(args.dataset, args.data_dir)
-    if not (cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, args.seed)) / "tokenizer.pt").exists():
-        print("no cached tokenizer for these settings; train it first with `tsvq train-tokenizer`", file=sys.stderr)
-        return 2
+    path = cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, args.seed)) / "tokenizer.pt"
+    if not path.exists():
+        raise UsageError(f"no cached tokenizer for these settings ({path}); train it first with `tsvq train-tokenizer`")
     return _tokenizer_report(args, ds, cfg)
 
 
 def cmd_train_prior(args) -> int:
-    import math
-
     from .train import train_prior
 
+    _check_common(args)
     cfg = _config(args)
     ds = load_ucr(args.dataset, args.data_dir)
     run = train_prior(ds, cfg, seed=args.seed, device=args.device)
@@ -117,22 +253,30 @@ def cmd_sample(args) -> int:
     from .plots import plot_real_vs_synthetic
     from .train import train_prior
 
+    _check_common(args)
+    if args.n < 1:
+        raise UsageError(f"--n must be at least 1, got {args.n}")
+    if not math.isfinite(args.guidance):
+        raise UsageError(f"--guidance must be a finite number, got {args.guidance}")
+    if args.class_ is not None and args.unconditional:
+        raise UsageError("--class and --unconditional exclude each other; give one")
+    out_path = _check_out_file(args.out)
     cfg = _config(args)
     ds = load_ucr(args.dataset, args.data_dir)
-    run = train_prior(ds, cfg, seed=args.seed, device=args.device)
     if args.class_ is not None and not 0 <= args.class_ < ds.meta.n_classes:
-        print(f"error: --class must be in 0..{ds.meta.n_classes - 1} (classes {ds.meta.class_names})", file=sys.stderr)
-        return 2
+        raise UsageError(f"--class must be in 0..{ds.meta.n_classes - 1} for {ds.meta.name} "
+                         f"(class indices of the labels {ds.meta.class_names}), got {args.class_}")
+    run = train_prior(ds, cfg, seed=args.seed, device=args.device)
     if args.class_ is None:
         labels = None if args.unconditional else np.arange(args.n) % ds.meta.n_classes
     else:
         labels = args.class_
     out = run.sample(args.n, labels=labels, guidance=args.guidance, seed=args.sample_seed)
     y = np.full(args.n, -1) if labels is None else np.broadcast_to(labels, (args.n,))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    np.savez(args.out, x=out["x_raw"], x_normalised=out["x"], y=y,
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out_path, x=out["x_raw"], x_normalised=out["x"], y=y,
              **{f"tokens_{b}": t for b, t in out["tokens"].items()})
-    fig_path = Path(args.out).with_suffix(".png")
+    fig_path = out_path.with_suffix(".png")
     if labels is None:
         plot = plot_real_vs_synthetic(ds.denormalize(ds.x_train), np.zeros(len(ds.x_train), int), out["x_raw"],
                                       np.zeros(args.n, int), class_names=("all",), title=f"{ds.meta.name}: unconditional samples")
@@ -141,48 +285,70 @@ def cmd_sample(args) -> int:
                                       class_names=ds.meta.class_names,
                                       title=f"{ds.meta.name}: real TRAIN vs samples (guidance {args.guidance})")
     plot.savefig(fig_path)
-    print(f"wrote {args.n} samples to {args.out} and a figure to {fig_path}")
+    print(f"wrote {args.n} samples to {out_path} and a figure to {fig_path}")
     return 0
+
+
+def _evaluate_prior(run, ds, cfg, evaluator, seed: int) -> dict:
+    """The library's one evaluation of a prior (``experiments.evaluate_prior``; older: ``evaluate_samples``)."""
+    from . import experiments
+
+    if hasattr(experiments, "evaluate_prior"):
+        return experiments.evaluate_prior(run, ds, cfg=cfg, evaluator=evaluator, seed=seed, progress=True)
+    uncond = run.sample(len(ds.x_test), seed=seed)["x"]
+    y_cond = experiments.cas_labels(ds, cfg)
+    cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"]
+    q = experiments.evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=seed, progress=True)
+    return {**q, "n_cas": len(y_cond)}
 
 
 def cmd_evaluate(args) -> int:
     from .evaluate import load_or_train_evaluator
-    from .experiments import cas_labels, evaluate_samples, setting_name
+    from .experiments import setting_name
     from .train import train_prior
 
+    _check_common(args)
     cfg = _config(args)
     ds = load_ucr(args.dataset, args.data_dir)
     evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=args.seed, device=args.device)
     run = train_prior(ds, cfg, seed=args.seed, device=args.device)
-    uncond = run.sample(len(ds.x_test), seed=args.seed)["x"]
-    y_cond = cas_labels(ds, cfg)
-    cond = run.sample(len(y_cond), labels=y_cond, seed=args.seed + 1)["x"]
-    q = evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=args.seed, progress=True)
+    q = _evaluate_prior(run, ds, cfg, evaluator, args.seed)
     res = {"dataset": ds.meta.name, "profile": cfg.profile, "seed": args.seed,
            "setting": setting_name(cfg.ssl.method, cfg.ssl.augmentation), "prior": cfg.prior.variant,
-           "evaluator_test_accuracy": evaluator.test_accuracy, **q, "n_cas_samples": len(y_cond)}
-    print(f"FID        {q['fid']:.4f}   ({q['n_synth']} unconditional samples vs {q['n_real']} real TEST series)")
-    print(f"IS         {q['is_mean']:.4f} ± {q['is_std']:.4f}")
-    print(f"ROCKET-FID {q['rocket_fid']:.4f}")
-    print(f"CAS        {q['cas']:.4f}   (FCN trained on {len(y_cond)} class-conditional samples, tested on real TEST)")
-    print(f"evaluator TEST accuracy {evaluator.test_accuracy:.4f}")
-    out = Path(args.out_dir) / ds.meta.name
-    out.mkdir(parents=True, exist_ok=True)
+           "bands": cfg.tokenizer.bands, **q, "evaluator_test_accuracy": evaluator.test_accuracy}
+    print(f"{ds.meta.name} ({res['setting']}, {res['prior']} prior, {cfg.profile}, seed {args.seed}): unconditional "
+          "samples against real TEST (n_real, n_synth series each); CAS: an FCN trained on n_cas class-conditional "
+          "samples, tested on real TEST")
+    _print_metrics({k: v for k, v in res.items() if isinstance(v, numbers.Number) and not isinstance(v, bool)
+                    and k != "seed"})
+    out = _out_dir(args)
     path = out / f"evaluate-{res['setting']}-{res['prior']}-{cfg.tokenizer.bands}-{cfg.profile}-seed{args.seed}.json"
-    path.write_text(json.dumps(res, indent=1))
+    _write_json(path, res)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_run(args) -> int:
-    from .book import write_toc
+    from .book import BOOK_PROFILE, executed_root, is_book_run, repo_root, write_toc
     from .runner import run_book
 
+    check_name(args.dataset)
+    for s in args.seeds:
+        _check_seed(s, "--seeds")
+    root = repo_root()
+    results_dir = Path(args.results_dir).expanduser()
+    _check_folder(results_dir if results_dir.is_absolute() else root / results_dir, "--results-dir")
+    _check_cache()
     results = run_book(dataset=args.dataset, profile=args.profile, seeds=args.seeds, data_dir=args.data_dir,
                        notebooks=args.notebooks, results_dir=args.results_dir)
-    write_toc()
+    book_run = is_book_run(args.profile, args.results_dir, root)
+    if book_run:
+        write_toc(root)  # only a run of the book's profile into results/ changes the book
     for r in results:
         print(r.describe(), file=sys.stdout if r.ok else sys.stderr)
+    if not book_run:
+        print(f"executed notebooks kept in {executed_root(args.profile, args.results_dir, root)}; the book shows "
+              f"only `--profile {BOOK_PROFILE}` runs into the repository's results/")
     failed = sum(not r.ok for r in results)
     print(f"{len(results) - failed}/{len(results)} notebooks succeeded")
     return 1 if failed else 0
@@ -240,9 +406,29 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (DatasetError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
+    except Exception as e:
+        if not isinstance(e, _expected_errors()):
+            raise  # a bug: keep the traceback
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
+
+
+def _expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors that come from the input (arguments, data, files, a damaged cache), not from a bug."""
+    errors: list[type[BaseException]] = [DatasetError, UsageError, FileNotFoundError, FileExistsError,
+                                         PermissionError, IsADirectoryError, NotADirectoryError]
+    try:  # train.py names a damaged checkpoint with CheckpointError (where that version has it)
+        from .train import CheckpointError
+    except ImportError:
+        pass
+    else:
+        errors.append(CheckpointError)
+    return tuple(errors)
+
+
+def _one_line(e: BaseException) -> str:
+    msg = " ".join(str(e).split())
+    return msg or type(e).__name__
 
 
 if __name__ == "__main__":

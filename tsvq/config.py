@@ -13,6 +13,8 @@ from typing import Any
 PROFILES = ("smoke", "cpu", "paper")
 SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg")
 AUGMENTATIONS = ("none", "warp", "slice", "gauss")
+MASKINGS = ("cosine", "thesis")
+CODEBOOK_INITS = ("random", "data")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,10 @@ class TokenizerConfig:
     ema_decay: float = 0.9
     ema_eps: float = 1e-5  # Laplace smoothing
     commitment_weight: float = 1.0
+    # Plain EMA VQ as in TimeVQVAE and the thesis: a N(0, I) codebook and no dead-code restart. The cpu and
+    # smoke profiles start from data latents and re-seed dead codes (tsvq's earlier default).
+    codebook_init: str = "random"  # "random" (N(0, I)) or "data" (K random latents of the first TRAIN batch)
+    dead_code_threshold: float = 0.0  # EMA cluster size below which a code is re-seeded; 0 = never
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,22 @@ class SSLConfig:
     aug_recon_weight: float = 0.1
     proj_dim: int = 4096  # projector width, 3 linear layers
     weight: float | None = None  # None: the thesis weight of the method (1 BT, 0.01 VICReg/VIbCReg)
+    # loss parameters (DESIGN.md): Barlow Twins off-diagonal λ; VICReg / VIbCReg invariance λ, variance μ,
+    # covariance ν
+    bt_lambda: float = 0.005
+    vicreg_lambda: float = 25.0
+    vicreg_mu: float = 25.0
+    vicreg_nu: float = 1.0
+    vibcreg_lambda: float = 25.0
+    vibcreg_mu: float = 25.0
+    vibcreg_nu: float = 100.0
+    # augmentation parameters
+    warp_window: float = 0.4  # window warp: fraction of L warped
+    warp_scale_min: float = 0.9  # window warp: factor ~ U(min, max)
+    warp_scale_max: float = 2.0
+    amplitude_std: float = 0.2  # warp's amplitude resize: x (1 + N(0, std^2))
+    slice_segments: int = 4
+    gauss_std: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -66,6 +88,9 @@ class PriorConfig:
     ff_mult: int = 1
     p_uncond: float = 0.2  # label dropout to the null class, training only
     dropout: float = 0.0
+    # "cosine": MaskGIT, mask a fraction cos(πt/2), CE on masked positions only; "thesis": the thesis' token
+    # prior (an ablation), mask a fraction 1 - cos(πt/2), CE on all positions
+    masking: str = "cosine"
     T: int = 10  # iterative decoding steps
     choice_temperature: float = 4.0
 
@@ -98,7 +123,7 @@ class Config:
 _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
     "paper": {},
     "cpu": {
-        "tokenizer": {"hidden_dim": 32, "n_res_blocks": 2},
+        "tokenizer": {"hidden_dim": 32, "n_res_blocks": 2, "codebook_init": "data", "dead_code_threshold": 1.0},
         "ssl": {"proj_dim": 256},
         # 500 tokenizer epochs: after 50 the naive tokenizer has not yet traded its representation for
         # reconstruction, so SSL had little to win back (ECG5000 KNN +1.5 points); at 500 VIbCReg-slice gains
@@ -108,12 +133,11 @@ _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
         # 3000 prior steps: at 600 the token prior on GunPoint was still learning (1-NN class agreement of its
         # class-conditional samples 0.55-0.70 over seeds 0-2), at 3000 it reached 0.90-1.00
         "stage2": {"epochs": 100, "min_steps": 3000, "val_every": 1, "ckpt_every": 10, "batch_size": 128},
-        # CAS trains on a TRAIN-sized synthetic set (no scaling up to 1000), the size of the real-TRAIN reference
-        "eval": {"fcn_epochs": 150, "fcn_batch_size": 16, "fcn_patience": 20, "cas_min_samples": 0,
+        "eval": {"fcn_epochs": 150, "fcn_batch_size": 16, "fcn_patience": 20, "cas_min_samples": 1000,
                  "rocket_kernels": 2000},
     },
     "smoke": {
-        "tokenizer": {"hidden_dim": 16, "n_res_blocks": 1},
+        "tokenizer": {"hidden_dim": 16, "n_res_blocks": 1, "codebook_init": "data", "dead_code_threshold": 1.0},
         "ssl": {"proj_dim": 32},
         "stage1": {"epochs": 2, "batch_size": 32, "val_every": 1, "ckpt_every": 1},
         "prior": {"hidden_dim": 32, "depth": 1, "T": 4},
@@ -149,6 +173,19 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"augmentation must be one of {AUGMENTATIONS}, got {cfg.ssl.augmentation!r}")
     if cfg.prior.variant not in ("token", "embedding"):
         raise ValueError(f"prior variant must be 'token' or 'embedding', got {cfg.prior.variant!r}")
+    if cfg.prior.masking not in MASKINGS:
+        raise ValueError(f"prior masking must be one of {MASKINGS}, got {cfg.prior.masking!r}")
+    if cfg.tokenizer.codebook_init not in CODEBOOK_INITS:
+        raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got {cfg.tokenizer.codebook_init!r}")
+    if not cfg.tokenizer.dead_code_threshold >= 0:
+        raise ValueError(f"dead_code_threshold must be >= 0, got {cfg.tokenizer.dead_code_threshold!r}")
+    s = cfg.ssl
+    if not 0 < s.warp_window < 1 or not 0 < s.warp_scale_min <= s.warp_scale_max:
+        raise ValueError(f"warp needs 0 < warp_window < 1 and 0 < warp_scale_min <= warp_scale_max, got "
+                         f"{s.warp_window}, ({s.warp_scale_min}, {s.warp_scale_max})")
+    if s.slice_segments < 1 or s.amplitude_std < 0 or s.gauss_std < 0:
+        raise ValueError(f"need slice_segments >= 1 and non-negative amplitude_std and gauss_std, got "
+                         f"{s.slice_segments}, {s.amplitude_std}, {s.gauss_std}")
 
 
 def to_dict(cfg: Config) -> dict:

@@ -15,6 +15,7 @@ import numpy as np
 
 BUNDLED = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1")
 DEFAULT_DATASET = "GunPoint"
+MIN_LENGTH = 8  # the tokenizer's STFT window (TokenizerConfig.n_fft, the same in every profile)
 
 
 class DatasetError(ValueError):
@@ -65,18 +66,24 @@ def _read_tsv(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
     if not path.is_file():
         raise DatasetError(f"{dataset}: file {path} is missing")
     rows, labels = [], []
-    with open(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            fields = line.replace(",", "\t").split()
-            try:
-                values = [float(v) for v in fields[1:]]
-            except ValueError as e:
-                raise DatasetError(f"{dataset}: {path} line {lineno} is not numeric ({e}); the file is corrupt") from None
-            labels.append(fields[0])
-            rows.append(values)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                fields = line.replace(",", "\t").split()
+                try:
+                    values = [float(v) for v in fields[1:]]
+                except ValueError as e:
+                    raise DatasetError(
+                        f"{dataset}: {path} line {lineno} is not numeric ({e}); the file is corrupt"
+                    ) from None
+                labels.append(fields[0])
+                rows.append(values)
+    except UnicodeDecodeError:
+        raise DatasetError(f"{dataset}: {path} is not a text file (not UTF-8 near line {len(rows) + 1}); "
+                           "the file is corrupt or not in UCR-2018 .tsv format") from None
     if not rows:
         raise DatasetError(f"{dataset}: {path} holds no series; the file is empty or corrupt")
     lengths = {len(r) for r in rows}
@@ -92,6 +99,14 @@ def _read_tsv(path: Path, dataset: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_values(x: np.ndarray, where, dataset: str) -> None:
+    inf = np.isinf(x)
+    if inf.any():
+        rows = np.flatnonzero(inf.any(axis=1)) + 1
+        listed = ", ".join(str(r) for r in rows[:5]) + (f" and {len(rows) - 5} more" if len(rows) > 5 else "")
+        raise DatasetError(
+            f"{dataset}: {where} contains infinite values (inf) in series {listed}; "
+            "replace them with finite numbers or drop those series"
+        )
     nan = np.isnan(x)
     if not nan.any():
         return
@@ -136,18 +151,47 @@ def _online(host: str = "timeseriesclassification.com", timeout: float = 3.0) ->
 
 
 def _data_dir(data_dir) -> Path | None:
+    """The UCR folder asked for (``data_dir``, else ``$TSVQ_DATA_DIR``), or None for aeon only.
+
+    A folder that was asked for but does not exist is an error: falling back to aeon's bundled copy of a
+    dataset without a word would train on other data than the user meant. An empty string means "none".
+    """
+    where = "--data-dir" if data_dir is not None else "TSVQ_DATA_DIR"
     d = data_dir if data_dir is not None else os.environ.get("TSVQ_DATA_DIR")
-    return Path(d).expanduser() if d else None
+    if d is None or str(d) == "":
+        return None
+    path = Path(d).expanduser()
+    if not path.exists():
+        raise DatasetError(
+            f"data folder {path} ({where}) does not exist; give a folder in UCR-2018 layout "
+            "(<Name>/<Name>_TRAIN.tsv), or leave it unset to use aeon's bundled datasets"
+        )
+    if not path.is_dir():
+        raise DatasetError(f"data folder {path} ({where}) is a file, not a folder in UCR-2018 layout")
+    return path
+
+
+def check_name(name) -> str:
+    """A dataset is named, not addressed: no path separators, so it is read from inside the data folder."""
+    name = str(name)
+    seps = {"/", "\\", os.sep} | ({os.altsep} if os.altsep else set())
+    if not name or name in (".", "..") or any(c in name for c in seps) or name != name.strip():
+        raise DatasetError(
+            f"dataset name {name!r} is not a plain name like GunPoint (no path separators or surrounding "
+            "spaces); put the folder <Name>/ in --data-dir (or TSVQ_DATA_DIR) and pass its name"
+        )
+    return name
 
 
 def local_datasets(data_dir=None) -> list[str]:
     d = _data_dir(data_dir)
-    if d is None or not d.is_dir():
+    if d is None:
         return []
     return sorted(p.name for p in d.iterdir() if (p / f"{p.name}_TRAIN.tsv").is_file())
 
 
 def _read_raw(name: str, data_dir):
+    name = check_name(name)
     d = _data_dir(data_dir)
     looked = []
     if d is not None:
@@ -176,8 +220,33 @@ def _read_raw(name: str, data_dir):
 # ----------------------------------------------------------------------------------------------- splitting
 
 
+def _canonical_label(v: str) -> str:
+    """One spelling per number: ``1.0``, ``1``, ``01`` and ``+1`` are the same class ``1``; text stays as is."""
+    try:
+        f = float(v)
+    except ValueError:
+        return v
+    if not np.isfinite(f):
+        return v
+    if f.is_integer():
+        return str(int(f))
+    return repr(f)
+
+
+def canonical_labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y).astype(str)
+    if y.size == 0:
+        return y
+    uniq, inv = np.unique(y, return_inverse=True)
+    return np.asarray([_canonical_label(u) for u in uniq.tolist()], dtype=object)[inv].astype(str)
+
+
 def encode_labels(y_train: np.ndarray, y_test: np.ndarray, name: str):
-    """Encode labels 0..K-1 from TRAIN (numeric order when all labels are numbers)."""
+    """Encode labels 0..K-1 from TRAIN (numeric order when all labels are numbers).
+
+    Labels that spell the same number differently (``1.0`` in TRAIN, ``1`` in TEST) are one class.
+    """
+    y_train, y_test = canonical_labels(y_train), canonical_labels(y_test)
 
     def key(v):
         try:
@@ -192,6 +261,62 @@ def encode_labels(y_train: np.ndarray, y_test: np.ndarray, name: str):
     index = {c: i for i, c in enumerate(classes)}
     enc = lambda y: np.array([index[v] for v in y], dtype=np.int64)  # noqa: E731
     return enc(y_train), enc(y_test), tuple(str(c) for c in classes)
+
+
+def _where(source: str, name: str, split: str) -> str:
+    """The file a split came from, for messages (aeon's copies have no file of their own)."""
+    if source.startswith("aeon"):
+        return f"{source} {split} split"
+    return str(Path(source) / f"{name}_{split}.tsv")
+
+
+def check_raw(name: str, source: str, x_tr, y_tr, x_te, y_te):
+    """Checks of the raw arrays that need both files: shapes, length, labels. Returns encoded labels.
+
+    Everything that would otherwise fail (or silently mislead) only after a model has trained is caught
+    here, with the file and what to do.
+    """
+    train, test = _where(source, name, "TRAIN"), _where(source, name, "TEST")
+    for x, where in ((x_tr, train), (x_te, test)):
+        _check_values(x, where, name)
+    if x_tr.shape[1] != x_te.shape[1]:
+        raise DatasetError(f"{name}: TRAIN series have length {x_tr.shape[1]} but TEST series {x_te.shape[1]} "
+                           f"({train}, {test}); both files must hold series of one length")
+    if x_tr.shape[1] < MIN_LENGTH:
+        raise DatasetError(
+            f"{name}: {train} has series of length {x_tr.shape[1]}, shorter than the tokenizer's STFT window "
+            f"({MIN_LENGTH}); tsvq needs series of at least {MIN_LENGTH} values"
+        )
+    y_tr_enc, y_te_enc, class_names = encode_labels(y_tr, y_te, name)
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"{name}: {train} has a single class ({class_names[0]!r}); the probes, the class-conditional prior and "
+            "the evaluator need at least two classes"
+        )
+    return y_tr_enc, y_te_enc, class_names
+
+
+def _scaling(x: np.ndarray, name: str, where: str) -> tuple[float, float]:
+    """Mean and std of the TRAIN part for z-scaling; constant (or numerically constant) data is an error."""
+    lo, hi = float(x.min()), float(x.max())
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean, std = float(x.mean()), float(x.std())
+    if lo == hi:
+        raise DatasetError(
+            f"{name}: every TRAIN value in {where} is {lo:g}, so there is no spread to scale by (std 0); "
+            "the file holds constant data, check that it is the dataset you meant"
+        )
+    if not (np.isfinite(mean) and np.isfinite(std)):
+        raise DatasetError(
+            f"{name}: the values in {where} (up to {max(abs(lo), abs(hi)):g}) are too large to scale in float64; "
+            "rescale the data"
+        )
+    if std <= 1e-12 * max(abs(mean), abs(lo), abs(hi)):
+        raise DatasetError(
+            f"{name}: the TRAIN values in {where} are constant up to rounding (std {std:g} around {mean:g}), "
+            "too little spread to scale by; subtract a baseline or check that it is the dataset you meant"
+        )
+    return mean, std
 
 
 def stratified_split(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -212,14 +337,14 @@ def load_ucr(name: str = DEFAULT_DATASET, data_dir=None, *, val_fraction: float 
     VAL is a stratified, seeded ``val_fraction`` of the official TRAIN file; TEST is the official TEST
     file and is meant for final metrics only. All splits are scaled with one mean/std of the TRAIN part.
     """
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     x_tr, y_tr, x_te, y_te, source = _read_raw(name, data_dir)
-    if x_tr.shape[1] != x_te.shape[1]:
-        raise DatasetError(f"{name}: TRAIN series have length {x_tr.shape[1]} but TEST series {x_te.shape[1]}")
-    y_tr, y_te, class_names = encode_labels(y_tr, y_te, name)
+    y_tr, y_te, class_names = check_raw(name, source, x_tr, y_tr, x_te, y_te)
     keep, held = stratified_split(y_tr, val_fraction, seed)
     x_va, y_va = x_tr[held], y_tr[held]
     x_tr, y_tr = x_tr[keep], y_tr[keep]
-    mean, std = float(x_tr.mean()), float(x_tr.std())
+    mean, std = _scaling(x_tr, name, _where(source, name, "TRAIN"))
     scale = lambda x: ((x - mean) / std).astype(np.float32)[:, None, :]  # noqa: E731  (n, 1, L)
     meta = DatasetMeta(
         name=name,
@@ -234,7 +359,14 @@ def load_ucr(name: str = DEFAULT_DATASET, data_dir=None, *, val_fraction: float 
         n_test=len(y_te),
         split_seed=seed,
     )
-    x_tr, x_va, x_te = scale(x_tr), scale(x_va), scale(x_te)
+    with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported just below, with the file
+        x_tr, x_va, x_te = scale(x_tr), scale(x_va), scale(x_te)
+    for x, split in ((x_tr, "TRAIN"), (x_va, "TRAIN"), (x_te, "TEST")):
+        if not np.isfinite(x).all():
+            raise DatasetError(
+                f"{name}: values in {_where(source, name, split)} lie so far from the TRAIN mean ({mean:g}, std {std:g}) "
+                "that they overflow float32 once scaled; check the file for outliers"
+            )
     meta = replace(meta, fingerprint=data_fingerprint(x_tr, y_tr, x_va, y_va))
     return UCRDataset(x_tr, y_tr, x_va, y_va, x_te, y_te, meta)
 
@@ -255,17 +387,30 @@ def data_fingerprint(x_train, y_train, x_val, y_val) -> str:
 
 
 def list_datasets(data_dir=None) -> list[dict]:
-    """What is available: the local UCR folder and aeon's bundled sets, with sizes, length and classes."""
+    """What is available: the local UCR folder and aeon's bundled sets, with sizes, length and classes.
+
+    A dataset that cannot be used (a bad file, constant data, one class, ...) does not stop the listing:
+    its row has ``error`` set to the message :func:`load_ucr` would raise, and no sizes.
+    """
     out = []
     d = _data_dir(data_dir)
     for name in local_datasets(data_dir):
-        x_tr, y_tr, x_te, _ = _read_folder(d / name, name)
-        out.append(dict(name=name, source=str(d / name), n_train=len(x_tr), n_test=len(x_te),
-                        length=x_tr.shape[1], n_classes=len(set(y_tr.tolist()))))
+        out.append(_describe(name, str(d / name), lambda: _read_folder(d / name, name)))
     for name in BUNDLED:
         if any(r["name"] == name for r in out):
             continue
-        x_tr, y_tr, x_te, _ = _read_aeon(name, download=False)
-        out.append(dict(name=name, source="aeon (bundled)", n_train=len(x_tr), n_test=len(x_te),
-                        length=x_tr.shape[1], n_classes=len(set(y_tr.tolist()))))
+        out.append(_describe(name, "aeon (bundled)", lambda: _read_aeon(name, download=False)))
     return out
+
+
+def _describe(name: str, source: str, read) -> dict:
+    try:
+        x_tr, y_tr, x_te, y_te = read()
+        y_tr_enc, _, class_names = check_raw(name, source, x_tr, y_tr, x_te, y_te)
+        _scaling(x_tr, name, _where(source, name, "TRAIN"))
+    except DatasetError as e:
+        return dict(name=name, source=source, error=str(e))
+    except (OSError, UnicodeDecodeError) as e:
+        return dict(name=name, source=source, error=f"{name}: cannot read {source} ({type(e).__name__}: {e})")
+    return dict(name=name, source=source, n_train=len(x_tr), n_test=len(x_te), length=x_tr.shape[1],
+                n_classes=len(class_names), error=None)

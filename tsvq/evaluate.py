@@ -1,10 +1,13 @@
-"""Sample-quality evaluation: the FCN evaluator, FID, IS, CAS and ROCKET-FID (DESIGN.md "Evaluation").
+"""Sample-quality evaluation: the FCN evaluator, FID, KID, IS, CAS, ROCKET-FID and the copy rate
+(DESIGN.md "Evaluation").
 
 The evaluator is the fully convolutional network of Wang et al. (2017), trained here on the dataset's
 TRAIN split (early stopping on VAL, never on TEST) and cached on disk. Its 128-d pooled features feed
-FID, its class probabilities feed IS. CAS trains a fresh FCN on synthetic data and scores it on the real
-TEST set. ROCKET-FID replaces the learned features with seeded MiniRocket features, so it needs no
-trained network and is comparable across runs and machines.
+FID and KID (unbiased MMD², which unlike FID has no bias that depends on the set size), its class
+probabilities feed IS. CAS trains a fresh FCN on synthetic data and scores it on the real TEST set.
+ROCKET-FID replaces the learned features with seeded MiniRocket features, so it needs no trained
+network and is comparable across runs and machines. The copy rate checks for memorisation: how many
+samples lie closer to a TRAIN series than real TEST series usually do.
 
 All metrics take numpy arrays shaped like the data, ``(n, 1, L)``, and compute in float64.
 """
@@ -12,8 +15,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import EvalConfig
-from .utils import cache_dir, default_device
+from .utils import atomic_save, cache_dir, default_device, file_lock
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -211,9 +215,17 @@ class Evaluator:
         return _loss_and_accuracy(self.model, x, y, self.device)[1]
 
 
-def evaluator_path(ds, *, config: EvalConfig, seed: int = 0):
-    """Where the evaluator checkpoint of a dataset (and its VAL split), config and seed is cached."""
-    return cache_dir("evaluator", ds.meta.name, ds.meta.n_train, ds.meta.split_seed, seed, config) / "evaluator.pt"
+def evaluator_path(ds, *, config: EvalConfig, seed: int = 0) -> Path:
+    """Where the evaluator checkpoint of a dataset (its data fingerprint included), config and seed is cached."""
+    m = ds.meta
+    return cache_dir("evaluator", m.name, m.n_train, m.split_seed, m.fingerprint, seed, config) / "evaluator.pt"
+
+
+def _load_evaluator(path: Path, device) -> Evaluator:
+    ckpt = torch.load(path, map_location=device, weights_only=True)
+    model = FCN(n_classes=ckpt["n_classes"], in_channels=ckpt["in_channels"]).to(device)
+    model.load_state_dict(ckpt["state_dict"])
+    return Evaluator(model.eval(), ckpt["test_accuracy"], ckpt["dataset"], EvalConfig(**ckpt["config"]), device)
 
 
 def load_or_train_evaluator(ds, *, config: EvalConfig, seed: int = 0, device=None, progress: bool = True) -> Evaluator:
@@ -221,31 +233,39 @@ def load_or_train_evaluator(ds, *, config: EvalConfig, seed: int = 0, device=Non
 
     TEST is used once, after training, to record the accuracy that tells how far the evaluator's
     features can be trusted. The checkpoint holds plain tensors and numbers only, so it loads with
-    ``torch.load(weights_only=True)``.
+    ``torch.load(weights_only=True)``. Training runs under a file lock, so two processes never train
+    one evaluator at once (the second loads what the first saved); a checkpoint that does not load is
+    moved aside to ``<name>.corrupt`` with a warning and trained again.
     """
     device = torch.device(device) if device is not None else default_device()
     path = evaluator_path(ds, config=config, seed=seed)
     if path.is_file():
-        ckpt = torch.load(path, map_location=device, weights_only=True)
-        model = FCN(n_classes=ckpt["n_classes"], in_channels=ckpt["in_channels"]).to(device)
-        model.load_state_dict(ckpt["state_dict"])
-        return Evaluator(model.eval(), ckpt["test_accuracy"], ckpt["dataset"], EvalConfig(**ckpt["config"]), device)
-
-    model = train_fcn(ds.x_train, ds.y_train, n_classes=ds.meta.n_classes, x_val=ds.x_val, y_val=ds.y_val,
-                      config=config, seed=seed, device=device, progress=progress)
-    evaluator = Evaluator(model, 0.0, ds.meta.name, config, device)
-    evaluator.test_accuracy = evaluator.accuracy(ds.x_test, ds.y_test)
-    ckpt = dict(
-        state_dict=model.state_dict(),
-        n_classes=model.n_classes,
-        in_channels=model.in_channels,
-        config=dataclasses.asdict(config),
-        test_accuracy=evaluator.test_accuracy,
-        dataset=ds.meta.name,
-    )
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)  # atomic: a crash never leaves a half-written checkpoint behind
+        try:
+            return _load_evaluator(path, device)
+        except Exception:  # noqa: BLE001 - judged again under the lock, where it is moved aside
+            pass
+    with file_lock(path.with_suffix(".lock")):
+        if path.is_file():  # another process may have trained it while this one waited
+            try:
+                return _load_evaluator(path, device)
+            except Exception as err:  # noqa: BLE001 - truncated, garbled or from an incompatible version
+                aside = path.with_name(path.name + ".corrupt")
+                path.replace(aside)
+                warnings.warn(f"evaluator checkpoint {path} does not load ({type(err).__name__}: {err}); "
+                              f"moved it to {aside.name} and training a new one", stacklevel=2)
+        model = train_fcn(ds.x_train, ds.y_train, n_classes=ds.meta.n_classes, x_val=ds.x_val, y_val=ds.y_val,
+                          config=config, seed=seed, device=device, progress=progress)
+        evaluator = Evaluator(model, 0.0, ds.meta.name, config, device)
+        evaluator.test_accuracy = evaluator.accuracy(ds.x_test, ds.y_test)
+        ckpt = dict(
+            state_dict=model.state_dict(),
+            n_classes=model.n_classes,
+            in_channels=model.in_channels,
+            config=dataclasses.asdict(config),
+            test_accuracy=evaluator.test_accuracy,
+            dataset=ds.meta.name,
+        )
+        atomic_save(ckpt, path)  # readers never see half a checkpoint
     return evaluator
 
 
@@ -299,11 +319,13 @@ def fid_from_features(f1, f2) -> float:
     return frechet_distance(*gaussian_fit(f1), *gaussian_fit(f2))
 
 
-def inception_score(probs, n_splits: int = 10) -> tuple[float, float]:
-    """IS = exp E_x[KL(p(y|x) ‖ p(y))] on each of ``n_splits`` consecutive splits; (mean, std) over splits.
+def inception_score(probs, n_splits: int = 10, *, seed: int = 0) -> tuple[float, float]:
+    """IS = exp E_x[KL(p(y|x) ‖ p(y))] on each of ``n_splits`` splits; (mean, std) over splits.
 
-    Ranges from 1 (every sample gets the same prediction) to K (confident predictions, balanced over K
-    classes). The std is the population std, as in Salimans et al. (2016).
+    The rows are shuffled (``numpy.random.default_rng(seed)``) before they are split: data files are
+    often sorted by class, and a split of one class scores ≈ 1 whatever the classifier. Ranges from 1
+    (every sample gets the same prediction) to K (confident predictions, balanced over K classes). The
+    std is the population std, as in Salimans et al. (2016).
     """
     p = np.asarray(probs, dtype=np.float64)
     if p.ndim != 2:
@@ -312,12 +334,94 @@ def inception_score(probs, n_splits: int = 10) -> tuple[float, float]:
         raise ValueError("probs rows must be probability vectors (non-negative, summing to 1); pass softmax outputs")
     if not 1 <= n_splits <= len(p):
         raise ValueError(f"n_splits must be in 1..{len(p)} (the number of samples), got {n_splits}")
+    p = p[np.random.default_rng(seed).permutation(len(p))]
     scores = []
     for part in np.array_split(p, n_splits):
         py = part.mean(axis=0, keepdims=True)  # (1, K) marginal
         kl = (xlogy(part, part) - xlogy(part, py)).sum(axis=1)  # (n,)  0·log 0 = 0
         scores.append(np.exp(kl.mean()))
     return float(np.mean(scores)), float(np.std(scores))
+
+
+def _check_features(f, name: str) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim != 2 or len(f) < 2:
+        raise ValueError(f"{name} must be shaped (n >= 2, D), got {f.shape}")
+    return f
+
+
+def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
+    """Unbiased MMD² of two equal-size sets (m, D) with the kernel k(a, b) = (aᵀb / D + 1)³."""
+    m, d = x.shape
+    k_xx = (x @ x.T / d + 1.0) ** 3  # (m, m)
+    k_yy = (y @ y.T / d + 1.0) ** 3
+    k_xy = (x @ y.T / d + 1.0) ** 3
+    within = (k_xx.sum() - np.trace(k_xx) + k_yy.sum() - np.trace(k_yy)) / (m * (m - 1))  # i ≠ j only
+    return float(within - 2.0 * k_xy.mean())
+
+
+def kid_from_features(f1, f2, *, n_subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """Kernel Inception Distance (Bińkowski et al. 2018) between feature sets (n1, D) and (n2, D).
+
+    The unbiased MMD² estimator with the cubic polynomial kernel k(x, y) = (xᵀy / D + 1)³, on
+    ``n_subsets`` seeded subsets of m = min(subset_size, n1, n2) rows drawn without replacement from
+    each set; returns (mean, population std) over subsets. Unbiased, so it is ≈ 0 (and may be negative)
+    for two samples of one distribution, whatever m. When both sets have m rows every subset is the
+    whole set: the std is then 0 and says nothing about sampling error.
+    """
+    f1, f2 = _check_features(f1, "f1"), _check_features(f2, "f2")
+    if f1.shape[1] != f2.shape[1]:
+        raise ValueError(f"feature dimensions differ: {f1.shape[1]} vs {f2.shape[1]}")
+    if n_subsets < 1 or subset_size < 2:
+        raise ValueError(f"need n_subsets >= 1 and subset_size >= 2, got {n_subsets} and {subset_size}")
+    m = min(subset_size, len(f1), len(f2))
+    if m == len(f1) == len(f2):  # every subset is both whole sets: one value
+        return _mmd2_unbiased(f1, f2), 0.0
+    rng = np.random.default_rng(seed)
+    values = [_mmd2_unbiased(f1[rng.choice(len(f1), m, replace=False)], f2[rng.choice(len(f2), m, replace=False)])
+              for _ in range(n_subsets)]
+    return float(np.mean(values)), float(np.std(values))
+
+
+kid = kid_from_features  # the short name, beside fid_from_features
+
+
+def nearest_distances(x, reference) -> np.ndarray:
+    """Euclidean distance of every series in ``x`` (n, C, L) to its nearest one in ``reference`` (N, C, L).
+
+    Computed in float64 in chunks of rows (‖a‖² + ‖b‖² − 2aᵀb to find the nearest, then the exact
+    distance to it, so a copy is at distance 0). Returns (n,).
+    """
+    x, reference = _check_series(x, "x"), _check_series(reference, "reference")
+    if x.shape[1:] != reference.shape[1:]:
+        raise ValueError(f"series shapes differ: {x.shape[1:]} vs {reference.shape[1:]}")
+    a = x.reshape(len(x), -1).astype(np.float64)  # (n, C·L)
+    b = reference.reshape(len(reference), -1).astype(np.float64)  # (N, C·L)
+    b_sq = (b * b).sum(axis=1)  # (N,)
+    out = np.empty(len(a))
+    rows = max(1, 2**22 // len(b))  # ≤ 4M distances (32 MB) per chunk
+    for i in range(0, len(a), rows):
+        chunk = a[i : i + rows]
+        nearest = (b_sq[None, :] - 2.0 * chunk @ b.T).argmin(axis=1)  # ‖chunk‖² is the same along a row
+        out[i : i + rows] = np.linalg.norm(chunk - b[nearest], axis=1)
+    return out
+
+
+def copy_rate(synth, train, test, *, quantile: float = 0.05) -> dict:
+    """Memorisation check: the fraction of ``synth`` closer to TRAIN than most real TEST series are.
+
+    The threshold is the ``quantile`` quantile of the real TEST-to-TRAIN nearest distances; the copy
+    rate is the fraction of synthetic series whose nearest-TRAIN distance lies below it: ≈ ``quantile``
+    for a generator that draws from the data distribution, → 1 for one that replays TRAIN. Returns
+    ``copy_rate``, ``copy_threshold`` and the median nearest-TRAIN distances ``nn_median_synth`` and
+    ``nn_median_test``.
+    """
+    if not 0.0 < quantile < 1.0:
+        raise ValueError(f"quantile must be in (0, 1), got {quantile}")
+    d_synth, d_test = nearest_distances(synth, train), nearest_distances(test, train)
+    threshold = float(np.quantile(d_test, quantile))
+    return dict(copy_rate=float((d_synth < threshold).mean()), copy_threshold=threshold,
+                nn_median_synth=float(np.median(d_synth)), nn_median_test=float(np.median(d_test)))
 
 
 def cas_sample_counts(y_train, n_classes: int, min_total: int = 1000) -> np.ndarray:
@@ -408,17 +512,51 @@ def rocket_fid(real, synth, *, reference_train, n_kernels: int, random_state: in
     return fid_from_features(feat.transform(real), feat.transform(synth))
 
 
-def sample_quality(evaluator: Evaluator, real, synth, *, reference_train, rocket_kernels: int, seed: int) -> dict:
-    """FID, IS (on ``synth``) and ROCKET-FID of one synthetic set against the real one."""
-    real = _check_series(real, "real", evaluator.model.in_channels)
-    synth = _check_series(synth, "synth", evaluator.model.in_channels)
-    is_mean, is_std = inception_score(evaluator.probs(synth), min(evaluator.config.n_is_splits, len(synth)))
+def subsample(x, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` rows of ``x`` drawn without replacement from ``rng`` (in their original order); ``x`` itself
+    when it has exactly ``n`` rows (and then ``rng`` is not drawn from)."""
+    if not 1 <= n <= len(x):
+        raise ValueError(f"cannot draw {n} of {len(x)} series")
+    return x if n == len(x) else x[np.sort(rng.choice(len(x), n, replace=False))]
+
+
+def sample_quality(evaluator: Evaluator, real, synth, *, reference_train, rocket_kernels: int, seed: int,
+                   rocket: RocketFeaturizer | None = None, n: int | None = None) -> dict:
+    """FID, KID, IS (on ``synth``), ROCKET-FID and copy rate of one synthetic set against the real one.
+
+    Set-based metrics compare sets of equal size: ``n`` (default min(len(real), len(synth))) series of
+    each, a larger set drawn without replacement with ``numpy.random.default_rng(seed)`` (real first,
+    then synth). ``rocket`` is a ``RocketFeaturizer`` already fitted on ``reference_train``, so a caller
+    fits it once per dataset; without one, one is fitted with ``rocket_kernels`` and ``random_state=seed``.
+    The copy rate is a per-sample rate, so it uses every series of both sets, with ``reference_train``
+    as TRAIN and ``real`` as TEST. Returns fid, kid, kid_std, is_mean, is_std, rocket_fid, copy_rate,
+    copy_threshold, n_real and n_synth (both n).
+    """
+    channels = evaluator.model.in_channels
+    real, synth = _check_series(real, "real", channels), _check_series(synth, "synth", channels)
+    reference_train = _check_series(reference_train, "reference_train", channels)
+    n = min(len(real), len(synth)) if n is None else n
+    if not 2 <= n <= min(len(real), len(synth)):
+        raise ValueError(f"n must be in 2..{min(len(real), len(synth))} (the smaller set), got {n}")
+    rng = np.random.default_rng(seed)
+    real_n, synth_n = subsample(real, n, rng), subsample(synth, n, rng)
+
+    f_real, f_synth = evaluator.features(real_n), evaluator.features(synth_n)
+    # subsets of at most half the set, so that they differ and their spread says how stable KID is
+    kid_mean, kid_std = kid_from_features(f_real, f_synth, seed=seed, subset_size=min(1000, max(2, len(f_real) // 2)))
+    is_mean, is_std = inception_score(evaluator.probs(synth_n), min(evaluator.config.n_is_splits, n), seed=seed)
+    if rocket is None:
+        rocket = RocketFeaturizer(n_kernels=rocket_kernels, random_state=seed).fit(reference_train)
+    copies = copy_rate(synth, reference_train, real)
     return dict(
-        fid=fid_from_features(evaluator.features(real), evaluator.features(synth)),
+        fid=fid_from_features(f_real, f_synth),
+        kid=kid_mean,
+        kid_std=kid_std,
         is_mean=is_mean,
         is_std=is_std,
-        rocket_fid=rocket_fid(real, synth, reference_train=reference_train, n_kernels=rocket_kernels,
-                              random_state=seed),
-        n_real=len(real),
-        n_synth=len(synth),
+        rocket_fid=fid_from_features(rocket.transform(real_n), rocket.transform(synth_n)),
+        copy_rate=copies["copy_rate"],
+        copy_threshold=copies["copy_threshold"],
+        n_real=n,
+        n_synth=n,
     )

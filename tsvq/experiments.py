@@ -1,186 +1,214 @@
-"""Experiment grids behind the book's chapters, resumable and written as small CSV files as they go.
+"""Experiment grids behind the book's chapters: the rows of every unit of work, resumable and written safely.
 
-Each finished run appends one row to ``results/<dataset>/<profile>/<table>.csv``; a row already present is
-not run again, and models come from the on-disk cache, so an interrupted batch continues where it stopped
-and a notebook re-executed later reads the same numbers.
+A unit is one run (:class:`~tsvq.identity.RunId`): a tokenizer for stage 1, a prior and its evaluation for
+stage 2. Each finished unit writes its rows as a part of ``results/<dataset>/<profile>/<table>.csv``
+(:mod:`tsvq.results`), and the parts are merged into the table. A unit whose row is already there with the
+same ``config_hash`` (the cache key of its weights) and ``eval_hash`` (the evaluation settings and code
+version) is not run again; rows of an outdated config are recognised by :func:`current_rows` and left out.
+Models come from the on-disk cache, so an interrupted batch continues where it stopped.
 """
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .book import results_path
-from .config import get_config
+from .config import EvalConfig
 from .data import UCRDataset
+from .identity import PRIORS as PRIOR_CONFIGS
+from .identity import RunId, Setting
+from .results import load_table, merge_parts, provenance, read_table, results_path, write_part
+from .utils import config_hash
 
 # (ssl method, augmentation): the naive tokenizer and the thesis' SSL settings
 STAGE1_SETTINGS = [("none", "none")] + [(m, a) for m in ("barlowtwins", "vibcreg") for a in ("warp", "slice", "gauss")]
+# Every stage-1 setting goes through stage 2, so RQ4 compares augmentations and RQ5 has the full 2 × 2.
+STAGE2_SETTINGS = list(STAGE1_SETTINGS)
+PRIORS = ("token", "embedding")  # the priors of DESIGN.md; "token_thesis" is the thesis' token prior (ablation)
+ALL_PRIORS = tuple(PRIOR_CONFIGS)
+
+# Bumped whenever the code of a metric changes what a row holds (1: IS shuffled before splitting, KID, copy
+# rate, equal-size sets, CAS on >= 1000 series, priors at their best VAL loss).
+EVAL_VERSION = 1
+
+KEYS = {
+    "stage1.csv": ["dataset", "profile", "seed", "setting"],
+    "selection.csv": ["dataset", "profile", "seed", "setting"],
+    "feature_probes.csv": ["dataset", "profile", "seed", "setting", "features"],
+    "stage2.csv": ["dataset", "profile", "seed", "setting", "prior"],
+    "prior_curves.csv": ["dataset", "profile", "seed", "setting", "prior", "epoch"],
+    "reference_quality.csv": ["dataset", "profile", "seed", "reference"],
+}
 
 
-# Stage 2 pairs both priors with the naive tokenizer and one SSL tokenizer -- VIbCReg with the slice
-# augmentation, the best SSL setting of the ECG5000 stage-1 grid on the VAL probes (at 500 epochs, seeds
-# 0-4: VAL SVM 0.920, the highest; VAL KNN 0.912, second to VIbCReg-gauss' 0.914): the 2 × 2 of RQ5 at a
-# cost a laptop can pay. Other settings can be added to a batch (their rows then show up in the chapters).
-STAGE2_SETTINGS = [("none", "none"), ("vibcreg", "slice")]
+def as_setting(setting) -> Setting:
+    """A :class:`Setting` from a Setting, its name, or a tuple ``(ssl, aug[, {overrides}])``."""
+    if isinstance(setting, Setting):
+        return setting
+    if isinstance(setting, str):
+        return Setting.parse(setting)
+    ssl, aug, *rest = setting
+    return Setting(ssl, aug, tuple((rest[0] if rest else {}).items()))
 
 
 def setting_name(ssl: str, aug: str, ssl_overrides: dict | None = None) -> str:
-    """"naive", "vibcreg-slice", or with SSL overrides e.g. "vibcreg-slice-weight0.1"."""
-    name = "naive" if ssl == "none" else f"{ssl}-{aug}"
-    return name + "".join(f"-{k}{v}" for k, v in sorted((ssl_overrides or {}).items()))
+    """"naive", "vibcreg-slice", or with overrides e.g. "vibcreg-slice-weight0.1"."""
+    return Setting(ssl, aug, tuple((ssl_overrides or {}).items())).name
 
 
-def _unpack(setting) -> tuple[str, str, dict]:
-    """A setting is (ssl, aug) or (ssl, aug, {SSLConfig overrides})."""
-    ssl, aug, *rest = setting
-    return ssl, aug, (rest[0] if rest else {})
+def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **sections):
+    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, ``stage1_<field>`` /
+    ``stage2_<field>`` for a stage's TrainConfig or ``tokenizer_<field>`` for the TokenizerConfig (e.g.
+    ``{"weight": 0.1, "stage1_min_steps": 800, "tokenizer_hidden_dim": 64}``)."""
+    return Setting(ssl, aug, tuple((ssl_overrides or {}).items())).config(profile, **sections)
 
 
-def read_table(path) -> pd.DataFrame:
-    path = Path(path)
-    return pd.read_csv(path) if path.exists() and path.stat().st_size else pd.DataFrame()
+def eval_hash(cfg: EvalConfig) -> str:
+    """Names the evaluation behind a row: the metric settings and :data:`EVAL_VERSION`."""
+    return config_hash(cfg, EVAL_VERSION)
 
 
-def _append(path: Path, row: dict) -> None:
-    """Append one row; a row bringing new columns rewrites the file with them (older rows get blanks)."""
-    new = not path.exists() or path.stat().st_size == 0
-    if not new:
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), [])
-        if list(row) != header:
-            table = pd.concat([read_table(path), pd.DataFrame([row])], ignore_index=True)
-            table.to_csv(path, index=False, lineterminator="\n")
-            return
-    with open(path, "a", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(row), lineterminator="\n")
-        if new:
-            w.writeheader()
-        w.writerow(row)
+def _hashes(run: RunId, ds: UCRDataset) -> dict:
+    h = {"config_hash": run.config_hash(ds)}
+    if run.prior is not None:
+        h["eval_hash"] = eval_hash(run.config().eval)
+    return h
 
 
-def _provenance() -> dict:
-    """Recorded with every result row: CPU results are bit-identical for one seed only at one thread count."""
-    import torch
-
-    return {"torch_threads": torch.get_num_threads(), "torch_version": torch.__version__}
-
-
-def _done(path: Path, keys: dict) -> bool:
-    df = read_table(path)
-    if df.empty:
+def _has_row(df: pd.DataFrame, keys: dict, hashes: dict) -> bool:
+    if df.empty or any(k not in df.columns for k in [*keys, *hashes]):
         return False
     m = pd.Series(True, index=df.index)
-    for k, v in keys.items():
+    for k, v in {**keys, **hashes}.items():
         m &= df[k].astype(str) == str(v)
     return bool(m.any())
 
 
-def stage1_config(profile: str, ssl: str, aug: str, ssl_overrides: dict | None = None, **overrides):
-    """The config of one setting. ``ssl_overrides`` keys are SSLConfig fields, ``stage1_<field>`` /
-    ``stage2_<field>`` for a stage's TrainConfig or ``tokenizer_<field>`` for the TokenizerConfig (e.g.
-    ``{"weight": 0.1, "stage1_min_steps": 800, "tokenizer_hidden_dim": 64}``)."""
-    ssl_over, stage_over = {}, {"stage1": {}, "stage2": {}, "tokenizer": {}}
-    for k, v in (ssl_overrides or {}).items():
-        stage = k.split("_", 1)[0]
-        if stage in stage_over:
-            stage_over[stage][k.split("_", 1)[1]] = v
-        else:
-            ssl_over[k] = v
-    sections = {"method": ssl, "augmentation": aug if ssl != "none" else "warp", **ssl_over}
-    for stage, values in stage_over.items():
-        if values:
-            overrides[stage] = {**overrides.get(stage, {}), **values}
-    return get_config(profile, ssl=sections, **overrides)
+def is_done(run: RunId, ds: UCRDataset, results_dir, table: str) -> bool:
+    """Whether ``table`` holds the row of ``run`` for its current config (merged or still a part)."""
+    path = results_path(results_dir, run.dataset, run.profile, table)
+    return _has_row(load_table(path, KEYS.get(table, ())), run.keys(), _hashes(run, ds))
 
 
-def _tokenizer_runs(ds: UCRDataset, path: Path, *, profile: str, seeds, settings, device, progress: bool):
-    """Yield ``(row, cfg, run)`` for every tokenizer of the grid that ``path`` has no row for yet, trained
-    (or loaded from the cache) first; ``row`` starts the result row with its keys, ``ssl`` and ``aug``."""
+def current_rows(df: pd.DataFrame, ds: UCRDataset) -> pd.DataFrame:
+    """The rows of ``df`` (one dataset) whose ``config_hash`` (and ``eval_hash``) match what the current
+    code and profile would produce: rows of an outdated config, or without a hash, are left out."""
+    if df.empty or "config_hash" not in df.columns:
+        return df.iloc[0:0]
+    keep, anchors = [], "reference" in df.columns  # reference_quality.csv names its tokenizer
+    for r in df.itertuples(index=False):
+        prior = getattr(r, "prior", None)
+        prior = None if prior is None or (isinstance(prior, float) and np.isnan(prior)) else prior
+        try:
+            setting = Setting.parse(r.tokenizer if anchors else r.setting)
+            run = RunId(ds.meta.name, int(r.seed), setting, prior, r.profile)
+            want = _hashes(run, ds) | ({"eval_hash": eval_hash(run.config().eval)} if anchors else {})
+        except (ValueError, AttributeError):
+            keep.append(False)
+            continue
+        keep.append(all(str(getattr(r, k, "")) == v for k, v in want.items()))
+    return df[np.array(keep, dtype=bool)].reset_index(drop=True)
+
+
+def write_unit(run: RunId, results_dir, tables: dict[str, list[dict]], *, merge: bool = True) -> None:
+    """Write the rows of one finished unit (one part per table), then fold the parts into the tables."""
+    for table, rows in tables.items():
+        path = results_path(results_dir, run.dataset, run.profile, table)
+        write_part(path, str(run).replace("/", "__"), rows)
+        if merge:
+            merge_parts(path, KEYS.get(table, KEYS["stage1.csv"]))
+
+
+def _plan(ds: UCRDataset, *, profile: str, seeds, settings, priors=(None,)) -> list[RunId]:
+    return [RunId(ds.meta.name, seed, as_setting(s), prior, profile)
+            for seed in seeds for s in settings for prior in priors]
+
+
+# ----------------------------------------------------------------------------------------------- stage 1
+
+
+def stage1_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
+    """Train (or load) the tokenizer of ``run``: TEST reconstruction, codebook statistics and probes."""
+    from .probe import codebook_stats, probe
+    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
+
+    cfg = run.config()
+    tok = train_tokenizer(ds, cfg, seed=run.seed, device=device, progress=progress)
+    rec = evaluate_reconstruction(tok.model, ds.x_test)
+    stats = codebook_stats(tok.model, ds.x_test)["all"]
+    row = {**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug, "test_time_mse": rec["time_mse"],
+           "test_stft_mse": rec["stft_mse"], "perplexity": stats["perplexity"], "usage": stats["usage"],
+           "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(tok.model, ds),
+           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(tok.history),
+           "train_device": tok.history[-1].get("device", "cpu"),
+           **provenance(device=next(tok.model.parameters()).device, **_hashes(run, ds))}
+    return {"stage1.csv": [row]}
+
+
+def selection_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True, folds: int = 5):
+    """Scores of a stage-1 setting on data other than TEST: cross-validated probes on TRAIN ∪ VAL and VAL
+    reconstruction error (``selection.csv``); a setting is chosen here, then measured on TEST."""
+    from .probe import cv_probe
+    from .train import evaluate_reconstruction, n_epochs, train_seconds, train_tokenizer
+
+    cfg = run.config()
+    tok = train_tokenizer(ds, cfg, seed=run.seed, device=device, progress=progress)
+    row = {**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug,
+           **cv_probe(tok.model, ds, folds=folds, seed=run.seed),
+           "val_time_mse": evaluate_reconstruction(tok.model, ds.x_val)["time_mse"],
+           "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(tok.history),
+           **provenance(device=next(tok.model.parameters()).device, **_hashes(run, ds))}
+    return {"selection.csv": [row]}
+
+
+def feature_probe_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True):
+    """TEST probes on the average-pooled quantised latents and on the latents before quantisation
+    (``feature_probes.csv``): how much the 32-code bottleneck costs the probes."""
+    from .probe import probe
     from .train import train_tokenizer
 
-    for seed in seeds:
-        for setting in settings:
-            ssl, aug, over = _unpack(setting)
-            keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": setting_name(ssl, aug, over)}
-            if _done(path, keys):
-                continue
-            cfg = stage1_config(profile, ssl, aug, over)
-            yield {**keys, "ssl": ssl, "aug": aug}, cfg, train_tokenizer(ds, cfg, seed=seed, device=device,
-                                                                         progress=progress)
+    tok = train_tokenizer(ds, run.config(), seed=run.seed, device=device, progress=progress)
+    prov = provenance(device=next(tok.model.parameters()).device, **_hashes(run, ds))
+    return {"feature_probes.csv": [{**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug,
+                                    "features": "quantised" if q else "unquantised",
+                                    **probe(tok.model, ds, quantised=q), **prov} for q in (True, False)]}
+
+
+def _run_grid(ds, runs, table, rows_fn, *, results_dir, device, progress, **kwargs) -> pd.DataFrame:
+    for run in runs:
+        if not is_done(run, ds, results_dir, table):
+            write_unit(run, results_dir, rows_fn(run, ds, device=device, progress=progress, **kwargs))
+    path = results_path(results_dir, ds.meta.name, runs[0].profile if runs else "cpu", table)
+    return load_table(path, KEYS.get(table, KEYS["stage1.csv"]))
 
 
 def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
-                    device=None, progress: bool = True) -> pd.DataFrame:
-    """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics."""
-    from .probe import codebook_stats, probe
-    from .train import evaluate_reconstruction, n_epochs, train_seconds
-
-    path = results_path(results_dir, ds.meta.name, profile, "stage1.csv")
-    for row, cfg, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
-                                         progress=progress):
-        rec = evaluate_reconstruction(run.model, ds.x_test)
-        stats = codebook_stats(run.model, ds.x_test)["all"]
-        _append(path, {**row, "test_time_mse": rec["time_mse"], "test_stft_mse": rec["stft_mse"],
-                       "perplexity": stats["perplexity"], "usage": stats["usage"],
-                       "mean_abs_corr_off_diagonal": stats["mean_abs_corr_off_diagonal"], **probe(run.model, ds),
-                       "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
-                       "train_device": run.history[-1].get("device", "cpu"), **_provenance()})
-    return read_table(path)
+                    device=None, progress: bool = True, table: str = "stage1.csv") -> pd.DataFrame:
+    """Train (or load) every tokenizer of the grid and record TEST reconstruction, codebook and probe metrics
+    in ``table`` (a side table, e.g. ``stage1_longer_training.csv``, keeps its rows apart from the grid's)."""
+    runs = _plan(ds, profile=profile, seeds=seeds, settings=settings)
+    return _run_grid(ds, runs, table, lambda *a, **k: {table: stage1_rows(*a, **k)["stage1.csv"]},
+                     results_dir=results_dir, device=device, progress=progress)
 
 
 def run_selection_grid(ds: UCRDataset, *, profile: str, seeds, settings, results_dir="results", device=None,
                        folds: int = 5, progress: bool = True) -> pd.DataFrame:
-    """Stage-1 settings scored on data other than TEST: cross-validated probes on TRAIN ∪ VAL and VAL
-    reconstruction error. Written to ``selection.csv``; a setting is chosen here, then measured on TEST
-    by :func:`run_stage1_grid`."""
-    from .probe import cv_probe
-    from .train import evaluate_reconstruction, n_epochs, train_seconds
-
-    path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
-    for row, cfg, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
-                                         progress=progress):
-        _append(path, {**row, **cv_probe(run.model, ds, folds=folds, seed=row["seed"]),
-                       "val_time_mse": evaluate_reconstruction(run.model, ds.x_val)["time_mse"],
-                       "epochs": n_epochs(cfg.stage1, len(ds.x_train)), "train_seconds": train_seconds(run.history),
-                       **_provenance()})
-    return read_table(path)
+    """:func:`selection_rows` for every run of the grid (``selection.csv``)."""
+    runs = _plan(ds, profile=profile, seeds=seeds, settings=settings)
+    return _run_grid(ds, runs, "selection.csv", selection_rows, results_dir=results_dir, device=device,
+                     progress=progress, folds=folds)
 
 
 def run_feature_probes(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
                        device=None, progress: bool = True) -> pd.DataFrame:
-    """The TEST probes of each tokenizer on two representations: the average-pooled quantised latents
-    (the probes of the grid) and the average-pooled latents before quantisation. Written to
-    ``feature_probes.csv``; a diagnostic of how much the 32-code bottleneck costs the probes."""
-    from .probe import probe
-
-    path = results_path(results_dir, ds.meta.name, profile, "feature_probes.csv")
-    for row, _, run in _tokenizer_runs(ds, path, profile=profile, seeds=seeds, settings=settings, device=device,
-                                       progress=progress):
-        for quantised in (True, False):
-            _append(path, {**row, "features": "quantised" if quantised else "unquantised",
-                           **probe(run.model, ds, quantised=quantised), **_provenance()})
-    return read_table(path)
+    """:func:`feature_probe_rows` for every run of the grid (``feature_probes.csv``)."""
+    runs = _plan(ds, profile=profile, seeds=seeds, settings=settings)
+    return _run_grid(ds, runs, "feature_probes.csv", feature_probe_rows, results_dir=results_dir, device=device,
+                     progress=progress)
 
 
 # ----------------------------------------------------------------------------------------------- stage 2
-
-PRIORS = ("token", "embedding")
-
-
-def evaluate_samples(ds: UCRDataset, synth_uncond, synth_cond, y_cond, *, cfg, evaluator, seed: int,
-                     progress: bool = False) -> dict:
-    """FID / IS / ROCKET-FID of unconditional samples against real TEST, and CAS of class-conditional ones."""
-    from .evaluate import cas, sample_quality
-
-    q = sample_quality(evaluator, ds.x_test, synth_uncond, reference_train=ds.x_train,
-                       rocket_kernels=cfg.eval.rocket_kernels, seed=seed)
-    if synth_cond is not None:
-        q["cas"] = cas(synth_cond, y_cond, ds.x_test, ds.y_test, n_classes=ds.meta.n_classes, config=cfg.eval,
-                       seed=seed, progress=progress)
-    return q
 
 
 def nn_class_agreement(ds: UCRDataset, x_synth, y_synth) -> float:
@@ -199,103 +227,168 @@ def cas_labels(ds: UCRDataset, cfg) -> np.ndarray:
     return np.repeat(np.arange(ds.meta.n_classes), counts)
 
 
-def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, priors=PRIORS,
+def reference_subset(ds: UCRDataset, seed: int) -> np.ndarray:
+    """Indices of a seeded, TRAIN-sized subset of TEST: the real set that every TRAIN-sized set (real TRAIN,
+    reconstructions, as many prior samples) is compared with, so those Fréchet distances are of equal size."""
+    n = min(len(ds.x_train), len(ds.x_test))
+    return np.sort(np.random.default_rng(seed).choice(len(ds.x_test), n, replace=False))
+
+
+def token_entropy(tokenizer, x) -> float:
+    """Unigram entropy (nats) of the tokens of ``x``, summed over bands: what a prior that ignores context
+    would score as its cross-entropy."""
+    from .probe import codebook_stats
+
+    return float(sum(np.log(s["perplexity"]) for s in codebook_stats(tokenizer, x).values()))
+
+
+def evaluate_prior(run, ds: UCRDataset, *, cfg, evaluator, seed: int, rocket=None, with_cas: bool = True,
+                   progress: bool = False) -> dict:
+    """Score a trained prior (``TrainedPrior``): the one evaluation of the command line and the grids.
+
+    Unconditional samples, as many as TEST has, against real TEST (FID, KID, IS, ROCKET-FID, copy rate; all
+    sets of equal size); TRAIN-sized samples against the TRAIN-sized TEST subset of :func:`reference_subset`
+    (``*_ref`` columns, comparable with ``reference_quality.csv``); class-conditional samples for CAS
+    (at least ``cfg.eval.cas_min_samples``) and the 1-NN class agreement.
+    """
+    from .evaluate import cas, sample_quality
+
+    kw = dict(reference_train=ds.x_train, rocket_kernels=cfg.eval.rocket_kernels, seed=seed, rocket=rocket)
+    uncond = run.sample(len(ds.x_test), seed=seed)["x"]
+    q = sample_quality(evaluator, ds.x_test, uncond, **kw)
+    sub = reference_subset(ds, seed)
+    ref = sample_quality(evaluator, ds.x_test[sub], uncond[:len(sub)], **kw)
+    q.update({f"{k}_ref": ref[k] for k in ("fid", "kid", "kid_std", "rocket_fid")}, n_ref=len(sub))
+    if with_cas:
+        y_cond = cas_labels(ds, cfg)
+        cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"]
+        q["cas"] = cas(cond, y_cond, ds.x_test, ds.y_test, n_classes=ds.meta.n_classes, config=cfg.eval,
+                       seed=seed, progress=progress)
+        q["n_cas"] = len(y_cond)
+        q["nn_class_agreement"] = nn_class_agreement(ds, cond, y_cond)
+    return q
+
+
+def _rocket(ds: UCRDataset, cfg, seed: int):
+    from .evaluate import RocketFeaturizer
+
+    return RocketFeaturizer(n_kernels=cfg.eval.rocket_kernels, random_state=seed).fit(ds.x_train)
+
+
+def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True, with_cas: bool = True,
+                evaluator=None, rocket=None) -> dict[str, list[dict]]:
+    """Train (or load) the prior of ``run`` and evaluate it at its best-VAL-loss weights."""
+    from .evaluate import load_or_train_evaluator
+    from .train import n_epochs, train_prior, train_seconds
+
+    cfg = run.config()
+    prior = train_prior(ds, cfg, seed=run.seed, device=device, progress=progress)
+    evaluator = evaluator or load_or_train_evaluator(ds, config=cfg.eval, seed=run.seed, device=device,
+                                                     progress=progress)
+    val = [(h["epoch"], h["val_loss"]) for h in prior.history if "val_loss" in h]
+    best = min(val, key=lambda ev: ev[1])
+    q = evaluate_prior(prior, ds, cfg=cfg, evaluator=evaluator, seed=run.seed,
+                       rocket=rocket or _rocket(ds, cfg, run.seed), with_cas=with_cas, progress=progress)
+    prov = provenance(device=prior.device, **_hashes(run, ds))
+    row = {**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug, "final_val_loss": val[-1][1],
+           "best_val_loss": best[1], "best_epoch": best[0], "token_entropy": token_entropy(prior.tokenizer, ds.x_train),
+           **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
+           "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "train_seconds": train_seconds(prior.history), **prov}
+    curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]} for e, v in val]
+    return {"stage2.csv": [row], "prior_curves.csv": curves}
+
+
+def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                     results_dir="results", device=None, progress: bool = True, with_cas: bool = True) -> pd.DataFrame:
-    """Train (or load) a prior for every tokenizer × prior variant; record VAL-loss curves and sample quality.
+    """Train (or load) a prior for every tokenizer × prior; record VAL-loss curves and sample quality.
 
     Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch).
     """
     from .evaluate import load_or_train_evaluator
-    from .train import n_epochs, train_prior, train_seconds
 
-    path = results_path(results_dir, ds.meta.name, profile, "stage2.csv")
-    curves = results_path(results_dir, ds.meta.name, profile, "prior_curves.csv")
-    for seed in seeds:
-        evaluator = None
-        for setting in settings:
-            ssl, aug, over = _unpack(setting)
-            for variant in priors:
-                keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed,
-                        "setting": setting_name(ssl, aug, over), "prior": variant}
-                if _done(path, keys):
-                    continue
-                cfg = stage1_config(profile, ssl, aug, over, prior={"variant": variant})
-                evaluator = evaluator or load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device,
-                                                                 progress=progress)
-                run = train_prior(ds, cfg, seed=seed, device=device, progress=progress)
-                val = [(h["epoch"], h["val_loss"]) for h in run.history if "val_loss" in h]
-                uncond = run.sample(len(ds.x_test), seed=seed)["x"]
-                y_cond = cas_labels(ds, cfg) if with_cas else None
-                cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"] if with_cas else None
-                q = evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=seed)
-                if with_cas:
-                    q["nn_class_agreement"] = nn_class_agreement(ds, cond, y_cond)
-                best = min(val, key=lambda ev: ev[1])
-                _append(path, {**keys, "ssl": ssl, "aug": aug, "final_val_loss": val[-1][1], "best_val_loss": best[1],
-                               "best_epoch": best[0], **q, "cas": q.get("cas", float("nan")),
-                               "evaluator_test_accuracy": evaluator.test_accuracy, "epochs": n_epochs(cfg.stage2, len(ds.x_train)),
-                               "train_seconds": train_seconds(run.history), **_provenance()})
-                # Curves after the row: an interrupted run is redone whole and never leaves a curve twice.
-                for e, v in val:
-                    _append(curves, {**keys, "epoch": e, "val_loss": v})
-    return read_table(path)
+    shared: dict[int, dict] = {}
+    for run in _plan(ds, profile=profile, seeds=seeds, settings=settings, priors=priors):
+        if is_done(run, ds, results_dir, "stage2.csv"):
+            continue
+        if run.seed not in shared:  # one evaluator and one ROCKET fit per seed
+            cfg = run.config()
+            shared[run.seed] = {"evaluator": load_or_train_evaluator(ds, config=cfg.eval, seed=run.seed, device=device,
+                                                                     progress=progress),
+                                "rocket": _rocket(ds, cfg, run.seed)}
+        write_unit(run, results_dir, stage2_rows(run, ds, device=device, progress=progress, with_cas=with_cas,
+                                                 **shared[run.seed]))
+    return load_table(results_path(results_dir, ds.meta.name, profile, "stage2.csv"), KEYS["stage2.csv"])
+
+
+def reconstruct(model, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
+    """(n, 1, L) -> the tokenizer's reconstructions (n, 1, L), in eval mode without gradients."""
+    import torch
+
+    device = next(model.parameters()).device
+    model.eval()
+    with torch.no_grad():
+        out = [model(torch.as_tensor(x[i:i + batch_size], device=device)).x_hat.cpu()
+               for i in range(0, len(x), batch_size)]
+    return torch.cat(out).numpy()
+
+
+def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
+    """Anchors for the sample-quality metrics (``reference_quality.csv``), every set TRAIN-sized and compared
+    with the same TRAIN-sized TEST subset as the priors' ``*_ref`` columns: real TRAIN, the reconstructions
+    of TRAIN by ``run``'s tokenizer, and Gaussian noise with the data's mean and std. CAS of real TRAIN is
+    the real-data reference of CAS."""
+    from .evaluate import cas, load_or_train_evaluator, sample_quality
+    from .train import train_tokenizer
+
+    cfg = run.config()
+    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=run.seed, device=device, progress=progress)
+    tok = train_tokenizer(ds, cfg, seed=run.seed, device=device, progress=progress).model
+    sub = reference_subset(ds, run.seed)
+    rng = np.random.default_rng(run.seed)
+    noise = (rng.standard_normal(ds.x_train.shape) * ds.x_train.std() + ds.x_train.mean()).astype(np.float32)
+    sets = {"real TRAIN": ds.x_train, f"reconstruction of TRAIN ({run.setting.name})": reconstruct(tok, ds.x_train),
+            "Gaussian noise": noise}
+    rocket = _rocket(ds, cfg, run.seed)
+    prov = provenance(device=evaluator.device, **_hashes(run, ds), eval_hash=eval_hash(cfg.eval))
+    rows = []
+    for name, x in sets.items():
+        q = sample_quality(evaluator, ds.x_test[sub], x, reference_train=ds.x_train,
+                           rocket_kernels=cfg.eval.rocket_kernels, seed=run.seed, rocket=rocket)
+        q["cas"] = (cas(ds.x_train, ds.y_train, ds.x_test, ds.y_test, n_classes=ds.meta.n_classes, config=cfg.eval,
+                        seed=run.seed, progress=progress) if name == "real TRAIN" else float("nan"))
+        rows.append({"dataset": ds.meta.name, "profile": run.profile, "seed": run.seed, "reference": name,
+                     "tokenizer": run.setting.name, **q, "evaluator_test_accuracy": evaluator.test_accuracy, **prov})
+    return {"reference_quality.csv": rows}
 
 
 def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_dir="results", device=None,
                       tokenizer_setting=("none", "none"), progress: bool = True) -> pd.DataFrame:
-    """Anchors for the sample-quality metrics: real TRAIN vs TEST, tokenizer reconstructions of TRAIN and of
-    TEST, and Gaussian noise with the data's mean and std. Written to ``reference_quality.csv``."""
-    from .evaluate import load_or_train_evaluator
-    from .report import reconstruct
-    from .train import train_tokenizer
-
+    """:func:`reference_rows` for one seed, unless ``reference_quality.csv`` has them for the current config."""
+    run = RunId(ds.meta.name, seed, as_setting(tokenizer_setting), None, profile)
     path = results_path(results_dir, ds.meta.name, profile, "reference_quality.csv")
-    cfg = stage1_config(profile, *tokenizer_setting)
-    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device, progress=progress)
-    tok = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model
-    rng = np.random.default_rng(seed)
-    noise = (rng.standard_normal(ds.x_test.shape) * ds.x_train.std() + ds.x_train.mean()).astype(np.float32)
-    tok_name = setting_name(*tokenizer_setting)
-    # The prior learns the tokens of TRAIN, so a perfect prior's samples look like reconstructions of TRAIN;
-    # reconstructions of TEST add the tokenizer's generalisation gap. (Compare sets of equal size only:
-    # Fréchet distances between Gaussian fits fall as the number of series grows.)
-    sets = {"real TRAIN": (ds.x_train, ds.y_train),
-            f"reconstruction of TRAIN ({tok_name})": (reconstruct(tok, ds.x_train), None),
-            f"reconstruction of TEST ({tok_name})": (reconstruct(tok, ds.x_test), None),
-            "Gaussian noise": (noise, None)}
-    for name, (x, y) in sets.items():
-        keys = {"dataset": ds.meta.name, "profile": profile, "seed": seed, "reference": name}
-        if _done(path, keys):
-            continue
-        q = evaluate_samples(ds, x, x if y is not None else None, y, cfg=cfg, evaluator=evaluator, seed=seed)
-        _append(path, {**keys, **q, "cas": q.get("cas", float("nan")),
-                       "evaluator_test_accuracy": evaluator.test_accuracy, **_provenance()})
-    return read_table(path)
+    df = load_table(path, KEYS["reference_quality.csv"])
+    hashes = {**_hashes(run, ds), "eval_hash": eval_hash(run.config().eval)}
+    if not _has_row(df, {"dataset": ds.meta.name, "seed": seed, "reference": "real TRAIN"}, hashes):
+        write_unit(run, results_dir, reference_rows(run, ds, device=device, progress=progress))
+        df = load_table(path, KEYS["reference_quality.csv"])
+    return df
 
 
 def equal_size_quality(ds: UCRDataset, *, profile: str, seed: int = 0, settings=STAGE2_SETTINGS, priors=PRIORS,
-                       device=None) -> pd.DataFrame:
-    """FID and ROCKET-FID against the whole real TEST set of TRAIN-sized sets only: the naive tokenizer's
-    reconstructions of TRAIN and of a random TRAIN-sized subset of TEST, and as many unconditional samples of
-    each (cached) prior. Fréchet distances fall as sets grow, so only sets of one size compare."""
-    from .evaluate import RocketFeaturizer, fid_from_features, load_or_train_evaluator
-    from .report import prior_for, reconstruct
-    from .train import train_tokenizer
-
-    n = len(ds.x_train)
-    cfg = stage1_config(profile, "none", "none")
-    evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=seed, device=device, progress=False)
-    tok = train_tokenizer(ds, cfg, seed=seed, device=device, progress=False).model
-    subset = np.random.default_rng(seed).choice(len(ds.x_test), n, replace=False)
-    sets = {"reconstruction of TRAIN (naive)": reconstruct(tok, ds.x_train),
-            "reconstruction of TEST (naive)": reconstruct(tok, ds.x_test[subset])}
-    for setting in settings:
-        name = setting_name(*_unpack(setting))
-        for prior in priors:
-            run = prior_for(ds, profile=profile, setting=name, prior=prior, seed=seed, device=device)
-            sets[f"{name} + {prior} prior"] = run.sample(n, seed=seed)["x"]
-    rocket = RocketFeaturizer(n_kernels=cfg.eval.rocket_kernels, random_state=seed).fit(ds.x_train)
-    real, real_rocket = evaluator.features(ds.x_test), rocket.transform(ds.x_test)
-    return pd.DataFrame([{"set": name, "series": len(x), "fid": fid_from_features(real, evaluator.features(x)),
-                          "rocket_fid": fid_from_features(real_rocket, rocket.transform(x))}
-                         for name, x in sets.items()])
+                       results_dir="results", **_) -> pd.DataFrame:
+    """One table of TRAIN-sized sets, all compared with the same TRAIN-sized TEST subset: the anchors of
+    ``reference_quality.csv`` and every prior's ``*_ref`` columns of ``stage2.csv``, for one seed. Reads the
+    tables only (run :func:`reference_quality` and :func:`run_stage2_grid` first)."""
+    cols = ["fid", "kid", "kid_std", "rocket_fid"]
+    anchors = load_table(results_path(results_dir, ds.meta.name, profile, "reference_quality.csv"),
+                         KEYS["reference_quality.csv"])
+    stage2 = load_table(results_path(results_dir, ds.meta.name, profile, "stage2.csv"), KEYS["stage2.csv"])
+    anchors, stage2 = current_rows(anchors, ds), current_rows(stage2, ds)
+    rows = [{"set": r["reference"], "series": int(r["n_synth"]), **{c: r.get(c, np.nan) for c in cols}}
+            for _, r in anchors[anchors["seed"] == seed].iterrows()] if not anchors.empty else []
+    names = {as_setting(s).name for s in settings}
+    if not stage2.empty:
+        part = stage2[(stage2["seed"] == seed) & stage2["setting"].isin(names) & stage2["prior"].isin(list(priors))]
+        rows += [{"set": f"{r['setting']} + {r['prior']} prior", "series": int(r["n_ref"]),
+                  **{c: r.get(f"{c}_ref", np.nan) for c in cols}} for _, r in part.iterrows()]
+    return pd.DataFrame(rows, columns=["set", "series", *cols])

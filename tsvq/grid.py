@@ -1,14 +1,348 @@
-"""``tsvq grid``: plan the units of an experiment grid and run them on an executor (see :func:`main`)."""
+"""``tsvq grid``: plan the units of an experiment grid and run them on an executor.
+
+A unit is one :class:`~tsvq.identity.RunId`: a tokenizer (stage 1: TEST reconstruction and probes), or a
+prior with its evaluation (stage 2), plus one anchor unit per dataset and seed (``reference_quality.csv``).
+Units already in their table for the current config are skipped; every unit writes its rows as a part
+file (:mod:`tsvq.results`), which the driver merges into the tables as units finish, so concurrent
+workers — or two grids side by side — never corrupt a table. A failed unit is reported with its log and
+the others go on; the exit code says whether all succeeded.
+
+Executors:
+
+- ``debug``: in this process, one unit after the other (tests, debugging);
+- ``local``: this machine, ``--workers`` processes at a time (submitit's local executor when submitit is
+  installed, else a process pool);
+- ``slurm``: a Slurm job array through submitit (``pip install -e '.[cluster]'``); ``--units-per-task``
+  units share one array task (and its GPU), run by ``--workers`` processes inside it.
+
+Stage-2 units train the tokenizer they need when it is not cached (under a lock, so two units never
+train one model twice).
+"""
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from multiprocessing import get_context
+from pathlib import Path
+
+from .config import PROFILES
+from .experiments import (ALL_PRIORS, KEYS, PRIORS, STAGE1_SETTINGS, as_setting, is_done, reference_rows,
+                          stage1_rows, stage2_rows, write_unit)
+from .identity import RunId
+from .results import merge_parts, results_path
+
+EXECUTORS = ("local", "slurm", "debug")
+_TABLES = {"stage1": ("stage1.csv",), "stage2": ("stage2.csv", "prior_curves.csv"),
+           "reference": ("reference_quality.csv",)}
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One unit of work: a run and what to compute for it, with where to read data and write rows."""
+
+    run: RunId
+    kind: str  # stage1 | stage2 | reference
+    results_dir: str
+    data_dir: str | None = None
+    device: str | None = None
+    threads: int = 1
+
+    @property
+    def name(self) -> str:
+        return str(self.run) + ("/reference" if self.kind == "reference" else "")
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return _TABLES[self.kind]
+
+
+def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE1_SETTINGS, priors=PRIORS,
+         results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True) -> list[Unit]:
+    """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out."""
+    from .data import load_ucr
+
+    units: list[Unit] = []
+    for name in datasets:
+        ds = load_ucr(name, data_dir)
+        base = dict(results_dir=str(results_dir), data_dir=data_dir, device=device, threads=threads)
+        for seed in seeds:
+            for s in settings:
+                setting = as_setting(s)
+                if 1 in stages:
+                    units.append(Unit(RunId(name, seed, setting, None, profile), "stage1", **base))
+                if 2 in stages:
+                    units += [Unit(RunId(name, seed, setting, p, profile), "stage2", **base) for p in priors]
+            if 2 in stages:
+                units.append(Unit(RunId(name, seed, as_setting(("none", "none")), None, profile), "reference", **base))
+        if skip_done:
+            units = [u for u in units if u.run.dataset != name or not _done(u, ds)]
+    # Stage 1 first, then the anchors, then stage 2 prior by prior: units running side by side then need
+    # different tokenizers (three priors of one tokenizer would wait for each other's training). The sort is
+    # stable: otherwise the planned order (dataset, seed, setting).
+    order = {"stage1": 0, "reference": 1, "stage2": 2}
+    rank = {p: i for i, p in enumerate(priors)}
+    return sorted(units, key=lambda u: (order[u.kind], rank.get(u.run.prior, 0)))
+
+
+def _done(unit: Unit, ds) -> bool:
+    if unit.kind == "reference":
+        from .experiments import _has_row, _hashes, eval_hash, load_table
+
+        path = results_path(unit.results_dir, ds.meta.name, unit.run.profile, "reference_quality.csv")
+        hashes = {**_hashes(unit.run, ds), "eval_hash": eval_hash(unit.run.config().eval)}
+        return _has_row(load_table(path, KEYS["reference_quality.csv"]),
+                        {"dataset": ds.meta.name, "seed": unit.run.seed, "reference": "real TRAIN"}, hashes)
+    return is_done(unit.run, ds, unit.results_dir, unit.tables[0])
+
+
+def run_unit(unit: Unit) -> dict:
+    """Compute the rows of one unit and write them as parts (the driver merges them)."""
+    import torch
+
+    from .data import load_ucr
+
+    torch.set_num_threads(max(1, unit.threads))
+    t0 = time.perf_counter()
+    ds = load_ucr(unit.run.dataset, unit.data_dir)
+    fn = {"stage1": stage1_rows, "stage2": stage2_rows, "reference": reference_rows}[unit.kind]
+    write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=False), merge=False)
+    return {"unit": unit.name, "ok": True, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _log_path(log_dir: Path, unit: Unit) -> Path:
+    return Path(log_dir) / (unit.name.replace("/", "__") + ".log")
+
+
+def guarded(unit: Unit, log_dir: str) -> dict:
+    """:func:`run_unit` with its output in a log file; an error becomes a failed result, never an exception."""
+    log = _log_path(Path(log_dir), unit)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
+        try:
+            return {**run_unit(unit), "log": str(log)}
+        except Exception as e:  # reported by the driver; the other units go on
+            traceback.print_exc()
+            return {"unit": unit.name, "ok": False, "error": f"{type(e).__name__}: {e}", "log": str(log)}
+
+
+def run_group(units: list[Unit], log_dir: str, workers: int = 1) -> list[dict]:
+    """Several units in one job (one Slurm array task sharing a GPU): ``workers`` processes at a time."""
+    if workers <= 1 or len(units) <= 1:
+        return [guarded(u, log_dir) for u in units]
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        return list(pool.map(guarded, units, [log_dir] * len(units)))
+
+
+def _merge(unit: Unit) -> None:
+    for table in unit.tables:
+        merge_parts(results_path(unit.results_dir, unit.run.dataset, unit.run.profile, table), KEYS.get(table, ()))
+
+
+def _report(res: dict, done: int, total: int, t0: float) -> None:
+    state = "done" if res["ok"] else f"FAILED ({res['error']}) — log: {res['log']}"
+    secs = f" in {res['seconds']} s" if res.get("seconds") is not None else ""
+    print(f"[{done}/{total} · {time.perf_counter() - t0:.0f} s] {res['unit']} {state}{secs}", flush=True)
+
+
+def _not_started(u: Unit) -> dict:
+    return {"unit": u.name, "ok": False, "error": "not started: the time limit (--minutes) was reached", "log": ""}
+
+
+def _submitit():
+    try:
+        import submitit
+    except ImportError:
+        return None
+    return submitit
+
+
+def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log_dir="grid-logs",
+            gpus_per_task: int = 0, minutes: float | None = None, **slurm) -> list[dict]:
+    """Run ``units`` on ``executor``; returns one result per unit (``ok``, ``error``, ``log``).
+
+    ``minutes``: no unit starts after this many minutes (on this machine); the units left are returned
+    as not started, so a time-limited session ends with finished units only.
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    log_dir = str(log_dir)
+    results, t0 = [], time.perf_counter()
+    late = (lambda: False) if minutes is None else (lambda: time.perf_counter() - t0 > 60 * minutes)
+    if executor == "slurm":
+        return _execute_slurm(units, workers=workers, log_dir=log_dir, gpus_per_task=gpus_per_task, **slurm)
+    if executor == "debug" or workers <= 1:
+        for u in units:
+            if late():
+                results.append(_not_started(u))
+                continue
+            results.append(guarded(u, log_dir))
+            _merge(u)
+            _report(results[-1], len(results), len(units), t0)
+        return results
+    submitit = _submitit()
+    pool = None
+    if submitit is not None:  # its local executor has no concurrency cap: keep `workers` jobs in flight
+        ex = submitit.LocalExecutor(folder=str(Path(log_dir) / "submitit"))
+        ex.update_parameters(timeout_min=24 * 60, gpus_per_node=gpus_per_task)
+        submit = ex.submit
+    else:
+        pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
+        submit = pool.submit
+    pending, running = list(units), {}
+    try:
+        while pending or running:
+            while pending and late():
+                results.append(_not_started(pending.pop(0)))
+            while pending and len(running) < workers:
+                u = pending.pop(0)
+                running[submit(guarded, u, log_dir)] = u
+            time.sleep(0.2)
+            for job in [j for j in running if j.done()]:
+                u = running.pop(job)
+                try:
+                    res = job.result()
+                except Exception as e:  # the worker process itself died (killed, out of memory)
+                    log = str(job.paths.stderr) if hasattr(job, "paths") else str(_log_path(Path(log_dir), u))
+                    res = {"unit": u.name, "ok": False, "error": f"{type(e).__name__}: {str(e)[-300:]}", "log": log}
+                results.append(res)
+                _merge(u)
+                _report(res, len(results), len(units), t0)
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return results
+
+
+def slurm_executor(log_dir: str, *, partition: str | None = None, timeout_min: int = 240, gpus_per_task: int = 1,
+                   cpus_per_task: int = 8, array_parallelism: int = 32, mem_gb: int | None = None):
+    """A submitit Slurm executor with the grid's parameters (one array task per group of units)."""
+    submitit = _submitit()
+    if submitit is None:
+        raise RuntimeError("the slurm executor needs submitit: pip install -e '.[cluster]'")
+    ex = submitit.AutoExecutor(folder=str(Path(log_dir) / "submitit" / "%j"), cluster="slurm")
+    params = dict(timeout_min=timeout_min, gpus_per_node=gpus_per_task, cpus_per_task=cpus_per_task,
+                  slurm_array_parallelism=array_parallelism, name="tsvq-grid")
+    if partition:
+        params["slurm_partition"] = partition
+    if mem_gb:
+        params["mem_gb"] = mem_gb
+    ex.update_parameters(**params)
+    return ex
+
+
+def groups(units: list[Unit], per_task: int) -> list[list[Unit]]:
+    """Units packed ``per_task`` to an array task, in plan order (stage-1 units first); a stage-2 unit whose
+    tokenizer is not cached yet trains it under the cache lock, so no model is trained twice."""
+    per_task = max(1, per_task)
+    return [units[i:i + per_task] for i in range(0, len(units), per_task)]
+
+
+def sbatch_script(units: list[Unit], *, log_dir="grid-logs", units_per_task: int = 1, **params) -> str:
+    """The sbatch script submitit would submit for these units (nothing is submitted)."""
+    from submitit.slurm.slurm import _make_sbatch_string
+
+    n = len(groups(units, units_per_task))
+    ex = slurm_executor(log_dir, **params)
+    p = dict(ex._executor.parameters)
+    p["map_count"] = n
+    return _make_sbatch_string(command="python -u -m submitit.core._submit " + str(Path(log_dir) / "submitit" / "%j"),
+                               folder=str(Path(log_dir) / "submitit" / "%j"), **p)
+
+
+def _execute_slurm(units, *, workers, log_dir, gpus_per_task, units_per_task: int = 1, wait_for: bool = True,
+                   **params) -> list[dict]:
+    ex = slurm_executor(log_dir, gpus_per_task=gpus_per_task, **params)
+    packed = groups(units, units_per_task)
+    with ex.batch():
+        jobs = [ex.submit(run_group, g, log_dir, workers) for g in packed]
+    print(f"submitted {len(jobs)} array tasks ({len(units)} units); logs under {log_dir}/submitit", flush=True)
+    if not wait_for:
+        return []
+    results, t0 = [], time.perf_counter()
+    for job, g in zip(jobs, packed):
+        try:
+            res = job.result()
+        except Exception as e:
+            res = [{"unit": u.name, "ok": False, "error": f"{type(e).__name__}", "log": str(job.paths.stderr)}
+                   for u in g]
+        for r, u in zip(res, g):
+            results.append(r)
+            _merge(u)
+            _report(r, len(results), len(units), t0)
+    return results
+
+
+# ----------------------------------------------------------------------------------------------- command line
 
 
 def add_grid_command(sub) -> None:
     """Register ``tsvq grid`` on the command line's sub-parsers."""
-    p = sub.add_parser("grid", help="train and evaluate a grid of runs (local workers, Slurm or in-process)")
-    p.set_defaults(func=lambda args: run_from_args(args))
+    p = sub.add_parser("grid", help="train and evaluate a grid of runs (local workers, Slurm or in-process)",
+                       description=__doc__.split("\n\n")[0])
+    p.add_argument("--datasets", nargs="+", required=True)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--profile", default="cpu", choices=PROFILES)
+    p.add_argument("--stages", type=int, nargs="+", default=[1, 2], choices=[1, 2])
+    p.add_argument("--settings", nargs="+", default=None,
+                   help="tokenizer settings, e.g. naive vibcreg-slice (default: naive and the six SSL settings)")
+    p.add_argument("--priors", nargs="+", default=list(PRIORS), choices=list(ALL_PRIORS))
+    p.add_argument("--executor", default="local", choices=EXECUTORS)
+    p.add_argument("--workers", type=int, default=1, help="units at a time (per array task on Slurm)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per unit (default: cores / workers)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--log-dir", default="grid-logs", help="unit logs (and submitit's folder); shared on a cluster")
+    p.add_argument("--minutes", type=float, default=None, help="start no unit after this many minutes")
+    p.add_argument("--dry-run", action="store_true", help="print the units (and the sbatch script), run nothing")
+    s = p.add_argument_group("slurm")
+    s.add_argument("--partition", default=None)
+    s.add_argument("--time", type=int, default=240, dest="timeout_min", help="minutes per array task")
+    s.add_argument("--gpus-per-task", type=int, default=None)
+    s.add_argument("--cpus-per-task", type=int, default=8)
+    s.add_argument("--units-per-task", type=int, default=1, help="units packed into one array task (one GPU)")
+    s.add_argument("--array-parallelism", type=int, default=32)
+    p.set_defaults(func=run_from_args)
 
 
 def run_from_args(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    import torch
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if any(s < 0 for s in args.seeds):
+        raise ValueError("--seeds must be >= 0")
+    settings = STAGE1_SETTINGS if not args.settings else [as_setting(s) for s in args.settings]
+    cuda = torch.cuda.is_available() if args.device is None else args.device.startswith("cuda")
+    gpus = args.gpus_per_task if args.gpus_per_task is not None else int(cuda)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    units = plan(args.datasets, args.seeds, profile=args.profile, stages=tuple(args.stages), settings=settings,
+                 priors=args.priors, results_dir=args.results_dir, data_dir=args.data_dir, device=args.device,
+                 threads=threads)
+    print(f"{len(units)} units to run ({args.executor}, {args.workers} worker(s), {threads} thread(s) each)",
+          flush=True)
+    if args.dry_run:
+        for u in units:
+            print(f"  {u.name}")
+        if args.executor == "slurm":
+            print(sbatch_script(units, log_dir=args.log_dir, units_per_task=args.units_per_task,
+                                partition=args.partition, timeout_min=args.timeout_min, gpus_per_task=gpus,
+                                cpus_per_task=args.cpus_per_task, array_parallelism=args.array_parallelism))
+        return 0
+    slurm = {}
+    if args.executor == "slurm":
+        slurm = dict(partition=args.partition, timeout_min=args.timeout_min, cpus_per_task=args.cpus_per_task,
+                     units_per_task=args.units_per_task, array_parallelism=args.array_parallelism)
+    results = execute(units, executor=args.executor, workers=args.workers, log_dir=args.log_dir,
+                      gpus_per_task=gpus, minutes=args.minutes, **slurm)
+    failed = [r for r in results if not r["ok"]]
+    print(f"{len(results) - len(failed)}/{len(results)} units succeeded", flush=True)
+    for r in failed:
+        print(f"failed: {r['unit']}: {r['error']} (log: {r['log']})", file=sys.stderr)
+    return 1 if failed else 0

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .config import PriorConfig
+from .config import MASKINGS, PriorConfig
 
 # ---------------------------------------------------------------------------------------------
 # masking schedule
@@ -54,14 +54,27 @@ def _gumbel(shape: tuple[int, ...], generator: torch.Generator, device=None) -> 
     return -torch.log(-torch.log(u))
 
 
-def random_mask(n_batch: int, n_tokens: int, generator: torch.Generator, *, device=None) -> Tensor:
+def random_mask(
+    n_batch: int, n_tokens: int, generator: torch.Generator, *, device=None, masking: str = "cosine"
+) -> Tensor:
     """MaskGIT training mask: per sequence t ~ U(0, 1), mask round(cos(pi t / 2) N) random positions.
 
     At least one position is masked so that every sequence contributes to the loss. The expected
     masked fraction is E[cos(pi t / 2)] = 2 / pi. Returns a bool tensor (n_batch, n_tokens).
+
+    ``masking="thesis"`` is the thesis' token prior (an ablation): its schedule is inverted, masking
+    round((1 - cos(pi t / 2)) N) positions (expected fraction 1 - 2 / pi, possibly none), because the
+    TimeVQVAE code it came from replaced the *unselected* positions by [MASK]. Only the direction differs:
+    t stays per sequence and the count rounded (the thesis drew one t per batch and floored the kept
+    count), and the random draws are the same in both modes.
     """
+    if masking not in MASKINGS:
+        raise ValueError(f"masking must be one of {MASKINGS}, got {masking!r}")
     t = _uniform((n_batch,), generator, device)
-    n_mask = torch.round(cosine_mask_ratio(t) * n_tokens).long().clamp(1, n_tokens)  # (B,)
+    if masking == "cosine":
+        n_mask = torch.round(cosine_mask_ratio(t) * n_tokens).long().clamp(1, n_tokens)  # (B,)
+    else:
+        n_mask = torch.round((1 - cosine_mask_ratio(t)) * n_tokens).long().clamp(0, n_tokens)  # (B,)
     # rank of each position in a random permutation: the n_mask lowest ranks are masked
     rank = _uniform((n_batch, n_tokens), generator, device).argsort(dim=1).argsort(dim=1)  # (B, N)
     return rank < n_mask[:, None]
@@ -126,6 +139,8 @@ class MaskGIT(nn.Module):
         super().__init__()
         if config.variant not in ("token", "embedding"):
             raise ValueError(f"prior variant must be 'token' or 'embedding', got {config.variant!r}")
+        if config.masking not in MASKINGS:
+            raise ValueError(f"prior masking must be one of {MASKINGS}, got {config.masking!r}")
         if codebook.ndim != 2:
             raise ValueError(f"codebook must be (K, d), got shape {tuple(codebook.shape)}")
         if config.hidden_dim % config.heads:
@@ -236,13 +251,19 @@ class MaskGIT(nn.Module):
 
         The mask is always drawn from ``generator``, so a validation pass with a freshly seeded
         generator scores the same masks every epoch. Label dropout (``config.p_uncond``) happens in
-        training mode only.
+        training mode only. With ``config.masking == "thesis"`` the mask follows the inverted schedule
+        and the cross-entropy is taken over all positions, masked or not (the thesis' token prior).
         """
-        mask = random_mask(*tokens.shape, generator, device=tokens.device)  # (B, N)
+        masking = self.config.masking
+        mask = random_mask(*tokens.shape, generator, device=tokens.device, masking=masking)  # (B, N)
         if self.training and self.config.p_uncond > 0:
             labels = self.drop_labels(labels, self.config.p_uncond, generator)
-        logits = self(tokens, mask, labels, context)
-        return dict(loss=masked_cross_entropy(logits, tokens, mask), masked_fraction=mask.float().mean())
+        logits = self(tokens, mask, labels, context)  # (B, N, K)
+        if masking == "thesis":
+            loss = F.cross_entropy(logits.flatten(0, 1), tokens.flatten())
+        else:
+            loss = masked_cross_entropy(logits, tokens, mask)
+        return dict(loss=loss, masked_fraction=mask.float().mean())
 
 
 # ---------------------------------------------------------------------------------------------

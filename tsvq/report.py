@@ -1,4 +1,4 @@
-"""Tables for the book: mean ± std over seeds, paired tests against a baseline, and the thesis' numbers.
+"""Tables for the book: mean ± std over seeds, paired tests with verdicts, and the thesis' numbers.
 
 Every result CSV holds one row per run (dataset, profile, seed, setting[, prior]); this module turns
 such frames into what a chapter shows. A cell reads ``"0.812 ± 0.013 (n=3)"``; with one seed the std
@@ -8,6 +8,7 @@ both settings ran with, so with fewer it says so instead of returning a number.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -74,52 +75,224 @@ def summarize(df: pd.DataFrame, metrics, by=("setting",), *, cells_only: bool = 
 
 # ----------------------------------------------------------------------------------------------- comparisons
 
+# The columns that define one family of comparisons (one chapter, one dataset): Holm runs within each.
+FAMILY = ("dataset", "profile")
+ALPHA = 0.05
+
+# What each chapter compares with the naive tokenizer, and whether higher is better (None: neither).
+RQ1_METRICS = {"svm_accuracy": True, "knn_accuracy": True, "test_time_mse": False}
+RQ2_METRICS = {"knn_accuracy": True, "svm_accuracy": True, "test_time_mse": False, "perplexity": None}
+RQ3_METRICS = {"context_gain": True, "best_val_loss": False, "epochs_to_reference": False}
+RQ4_METRICS = {"fid": False, "rocket_fid": False, "kid": False, "is_mean": True, "cas": True, "copy_rate": None}
+RQ5_METRICS = {**RQ4_METRICS, "best_val_loss": False}
+
+_STATS = ("metric", "n", "baseline_mean", "mean", "difference", "ci_low", "ci_high", "p_value", "p_holm",
+          "verdict", "note", "effect")
+
 
 def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str = "setting",
                 pair_on="seed", within=()) -> pd.DataFrame:
     """Each group of ``by`` against ``baseline``, paired on ``pair_on`` (the seed), within ``within`` groups.
 
     Per group: the paired runs ``n``, the means of both over those runs, their mean difference
-    (group − baseline) and the two-sided paired t-test p-value (``scipy.stats.ttest_rel``). With fewer
-    than two pairs, or a difference that is the same for every pair, the p-value is NaN and ``note``
-    says why.
+    (group − baseline), its 95 % t-interval (``ci_low``, ``ci_high``) and the two-sided paired t-test
+    p-value (``scipy.stats.ttest_rel``). With fewer than two pairs everything but the difference is
+    NaN; with a difference that is the same for every pair the p-value is NaN; ``note`` says why.
+    ``within`` groups without the baseline are skipped; a baseline found nowhere is an error.
     """
-    from scipy.stats import ttest_rel
+    from scipy.stats import t as student, ttest_rel
 
     pair_on, within = _by(pair_on), _by(within)
     if metric not in df.columns:
         raise KeyError(f"metric {metric!r} not in the table (it has {list(df.columns)})")
+    if not (df[by] == baseline).any():
+        raise ValueError(f"baseline {baseline!r} not found in column {by!r}")
     rows = []
     parts = df.groupby(within, sort=False) if within else [((), df)]
     for key, part in parts:
         key = key if isinstance(key, tuple) else (key,)
         base = part[part[by] == baseline][within + pair_on + [metric]]
         if base.empty:
-            raise ValueError(f"baseline {baseline!r} not found in column {by!r}")
+            continue
         for group in part[by].drop_duplicates():
             if group == baseline:
                 continue
             other = part[part[by] == group][within + pair_on + [metric]]
             m = base.merge(other, on=within + pair_on, suffixes=("_base", "")).dropna()
             a, b = m[f"{metric}_base"].to_numpy(float), m[metric].to_numpy(float)
-            n = len(m)
-            p, note = float("nan"), ""
+            d, n = b - a, len(m)
+            p = lo = hi = float("nan")
+            note = ""
             if n < 2:
                 note = f"n/a: needs ≥ 2 paired {'/'.join(pair_on)}s, has {n}"
-            elif np.allclose(b - a, (b - a)[0]):
-                note = "n/a: the difference is the same for every pair"
             else:
-                p = float(ttest_rel(b, a).pvalue)
+                half = student.ppf(0.975, n - 1) * d.std(ddof=1) / math.sqrt(n)
+                lo, hi = d.mean() - half, d.mean() + half
+                if np.allclose(d, d[0]):
+                    note = "n/a: the difference is the same for every pair"
+                else:
+                    p = float(ttest_rel(b, a).pvalue)
+            nan = float("nan")
             rows.append({"metric": metric, **dict(zip(within, key)), by: group, "n": n,
-                         "baseline_mean": a.mean() if n else float("nan"),
-                         "mean": b.mean() if n else float("nan"),
-                         "difference": (b - a).mean() if n else float("nan"), "p_value": p, "note": note})
+                         "baseline_mean": a.mean() if n else nan, "mean": b.mean() if n else nan,
+                         "difference": d.mean() if n else nan, "ci_low": lo, "ci_high": hi, "p_value": p,
+                         "note": note})
     return pd.DataFrame(rows)
 
 
 def paired_tests(df: pd.DataFrame, metrics, **kwargs) -> pd.DataFrame:
     """:func:`paired_test` for several metrics, stacked into one table (same keyword arguments)."""
-    return pd.concat([paired_test(df, m, **kwargs) for m in metrics], ignore_index=True)
+    parts = [paired_test(df, m, **kwargs) for m in metrics]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def holm(pvalues) -> np.ndarray:
+    """Holm–Bonferroni adjusted p-values (step-down, monotone, at most 1); NaNs stay NaN and do not count."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    if len(ok):
+        order = ok[np.argsort(p[ok], kind="stable")]
+        m = len(order)
+        out[order] = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    return out
+
+
+def verdict(p: float, p_holm: float, ci_low: float, ci_high: float) -> str:
+    """The verdict word of DESIGN's rule: ``"supported"`` (Holm p < 0.05 and the 95 % interval excludes
+    0), ``"suggestive"`` (only the uncorrected p < 0.05) or ``"no evidence"``."""
+    if p_holm < ALPHA and (ci_low > 0 or ci_high < 0):
+        return "supported"
+    return "suggestive" if p < ALPHA else "no evidence"
+
+
+def add_verdicts(table: pd.DataFrame, family=FAMILY) -> pd.DataFrame:
+    """``table`` of paired tests with ``p_holm`` (Holm within each ``family`` group, columns of ``family``
+    that ``table`` lacks ignored) and ``verdict`` (:func:`verdict`) added, or recomputed."""
+    t = table.copy()
+    if t.empty:
+        return t.assign(p_holm=pd.Series(dtype=float), verdict=pd.Series(dtype=str))
+    keys = [c for c in _by(family) if c in t.columns]
+    t["p_holm"] = np.nan
+    for idx in (t.groupby(keys, sort=False, dropna=False).groups.values() if keys else [t.index]):
+        t.loc[idx, "p_holm"] = holm(t.loc[idx, "p_value"])
+    t["verdict"] = [verdict(*r) for r in t[["p_value", "p_holm", "ci_low", "ci_high"]].itertuples(index=False)]
+    last = ["p_value", "p_holm", "verdict", "note"]
+    return t[[c for c in t.columns if c not in last] + last]
+
+
+def compare_family(df: pd.DataFrame, metrics, *, baseline: str = "naive", by: str = "setting", within=(),
+                   family=FAMILY, pair_on="seed") -> pd.DataFrame:
+    """Every group of ``by`` against ``baseline`` on every metric, paired on the seed, with Holm over each family.
+
+    A family is one chapter's comparisons for one ``family`` group (dataset, profile): every group of
+    ``by``, every metric and every ``within`` group (e.g. the prior) in it. Metrics absent from ``df``
+    are left out. Columns: the family keys, ``within``, ``metric``, ``by``, n, baseline_mean, mean,
+    difference, ci_low, ci_high, p_value, p_holm, verdict, note.
+    """
+    metrics = [m for m in metrics if m in df.columns]
+    if df.empty or not metrics or by not in df.columns:
+        return add_verdicts(pd.DataFrame(columns=["metric", by, "n", "difference", "ci_low", "ci_high", "p_value"]))
+    keys = [c for c in _by(family) if c in df.columns]
+    groups = keys + [w for w in _by(within) if w not in keys]
+    table = paired_tests(df, metrics, baseline=baseline, by=by, within=groups, pair_on=pair_on)
+    return add_verdicts(table, keys)
+
+
+# ----------------------------------------------------------------------------------------------- sentences
+
+
+def _f(x, signed: bool = False) -> str:
+    if x is None or not np.isfinite(x):
+        return "–"
+    x = 0.0 if abs(x) < 1e-12 else x
+    return f"{x:+.3g}" if signed else f"{x:.4g}"
+
+
+def _p(p) -> str:
+    return "–" if p is None or not np.isfinite(p) else ("< 0.001" if p < 0.001 else f"{p:.2g}")
+
+
+def _preference(higher_is_better, metric):
+    return higher_is_better.get(metric) if isinstance(higher_is_better, dict) else higher_is_better
+
+
+def describe_row(r, *, higher_is_better=None) -> str:
+    """One comparison of :func:`compare_family` in words: difference, 95 % interval, p, Holm p, verdict.
+
+    The direction (higher/lower, and better/worse where ``higher_is_better`` says which is) is named
+    only with a verdict other than "no evidence".
+    """
+    r = r if isinstance(r, dict) else r._asdict() if hasattr(r, "_asdict") else dict(r)
+    if r["n"] < 2:
+        return f"{_f(r['difference'], True)} ({r['note'] or 'n/a'}): no evidence"
+    text = (f"{_f(r['difference'], True)} (95 % CI {_f(r['ci_low'], True)} to {_f(r['ci_high'], True)}; "
+            f"p {_p(r['p_value'])}, Holm p {_p(r['p_holm'])}; n = {r['n']}): {r['verdict']}")
+    if r["verdict"] != "no evidence" and np.isfinite(r["difference"]) and r["difference"] != 0:
+        up = r["difference"] > 0
+        text += f", {'higher' if up else 'lower'}"
+        if higher_is_better is not None:
+            text += " (better)" if up == bool(higher_is_better) else " (worse)"
+    return text
+
+
+def describe_versus(table: pd.DataFrame, *, higher_is_better=None, by: str = "setting",
+                    baseline: str = "naive") -> list[str]:
+    """One sentence per (family, ``within`` group, metric) of a :func:`compare_family` table.
+
+    Each names the group, the baseline's mean and, for every compared ``by`` group, the difference to
+    the baseline, its 95 % interval, p, Holm p and the verdict word, then counts the verdicts.
+    ``higher_is_better``: a bool, None, or a dict per metric (names "better"/"worse").
+    """
+    if table.empty:
+        return []
+    keys = [c for c in table.columns if c not in _STATS and c != by and table[c].notna().any()]
+    lines = []
+    for key, part in table.groupby(keys + ["metric"], sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        *where, metric = key
+        pref = _preference(higher_is_better, metric)
+        sense = "" if pref is None else (", higher is better" if pref else ", lower is better")
+        smoke = " — smoke profile: shows that the pipeline runs, not a result" if "smoke" in where else ""
+        words = part["verdict"].value_counts()
+        better = [describe_row(r, higher_is_better=pref) for r in part.to_dict("records")]
+        named = ", ".join(f"{k} {v}" for k, v in zip(keys, where))
+        lines.append(f"{named}{smoke}: `{metric}`{sense}; {by} − {baseline} "
+                     f"({baseline} {_f(part['baseline_mean'].iloc[0])}): "
+                     + "; ".join(f"{g} {t}" for g, t in zip(part[by], better))
+                     + f". Verdicts: {words.get('supported', 0)} supported, {words.get('suggestive', 0)} "
+                     f"suggestive, {words.get('no evidence', 0)} no evidence.")
+    return lines
+
+
+def tests_table(tests: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`compare_family` table for display: the 95 % interval in one column, ``note`` only when used."""
+    if tests.empty:
+        return tests
+    t = tests.assign(ci=[f"[{_f(a, True)}, {_f(b, True)}]" for a, b in zip(tests["ci_low"], tests["ci_high"])])
+    cols = [c for c in t.columns if c not in ("ci", "ci_low", "ci_high", "note")]
+    cols.insert(cols.index("difference") + 1, "ci")
+    if (t["note"].fillna("") != "").any():
+        cols.append("note")
+    return t[cols].rename(columns={"ci": "95 % CI"})
+
+
+def markdown_list(lines, empty: str = "no results yet") -> str:
+    """Sentences as a markdown bullet list (one line saying ``empty`` when there are none)."""
+    lines = list(lines)
+    return "\n".join(f"- {line}" for line in lines) if lines else f"- {empty}"
+
+
+def versus_markdown(df: pd.DataFrame, metrics: dict, *, baseline: str = "naive", by: str = "setting",
+                    within=(), family=FAMILY, show=None) -> str:
+    """:func:`compare_family` on ``metrics`` ({metric: higher_is_better}) told as a markdown list.
+
+    Holm runs over all of ``metrics``; ``show`` (default: all) picks the metrics that get a sentence.
+    """
+    t = compare_family(df, metrics, baseline=baseline, by=by, within=within, family=family)
+    if show is not None and not t.empty:
+        t = t[t["metric"].isin(list(show))]
+    return markdown_list(describe_versus(t, higher_is_better=metrics, by=by, baseline=baseline))
 
 
 def best_setting(df: pd.DataFrame, metric: str, *, by: str = "setting", exclude=("naive",),
@@ -132,37 +305,6 @@ def best_setting(df: pd.DataFrame, metric: str, *, by: str = "setting", exclude=
     if means.empty:
         raise ValueError(f"no group of {by!r} outside {list(exclude)} has a value for {metric!r}")
     return str(means.idxmin() if lower else means.idxmax())
-
-
-def versus_baseline(df: pd.DataFrame, metric: str, *, higher_is_better: bool, baseline: str = "naive",
-                    by: str = "setting", keys=("dataset", "profile")) -> pd.DataFrame:
-    """One row per ``keys`` group: the baseline's mean ``metric`` against the other settings'.
-
-    Only settings with a value on every seed of the baseline are compared, so that every mean covers
-    the same seeds. Columns: seeds (the baseline's seeds), baseline, others_mean (the mean of the
-    settings' means), best / best_setting (the best setting's mean, picked on this very metric, so it
-    flatters), better (settings whose mean beats the baseline's), settings (how many were compared)
-    and left_out (settings with fewer seeds, not compared).
-    """
-    keys = _by(keys)
-    rows = []
-    for key, part in df.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        part = part.dropna(subset=[metric])
-        base_seeds = set(part.loc[part[by] == baseline, "seed"])
-        complete = [g for g, sub in part.groupby(by, sort=False) if base_seeds <= set(sub["seed"])]
-        left_out = part[by].nunique() - len(complete)
-        part = part[part[by].isin(complete) & part["seed"].isin(base_seeds)]
-        means = part.groupby(by, sort=False)[metric].mean().dropna()
-        if baseline not in means.index or len(means) < 2:
-            continue
-        base, others = means[baseline], means.drop(baseline)
-        best = others.idxmax() if higher_is_better else others.idxmin()
-        wins = (others > base) if higher_is_better else (others < base)
-        rows.append({**dict(zip(keys, key)), "metric": metric, "seeds": len(base_seeds),
-                     "baseline": base, "others_mean": others.mean(), "best_setting": best, "best": others[best],
-                     "better": int(wins.sum()), "settings": len(others), "left_out": left_out})
-    return pd.DataFrame(rows)
 
 
 def convergence(curves: pd.DataFrame, *, reference: str = "naive", within: str = "prior", by: str = "setting",
@@ -190,38 +332,156 @@ def convergence(curves: pd.DataFrame, *, reference: str = "naive", within: str =
     return pd.DataFrame(rows)
 
 
-def evidence(profile: str, seeds: int) -> str:
-    """Whether a result may carry a claim: the ``cpu`` or ``paper`` profile and at least three seeds."""
-    return "evidence" if profile in ("cpu", "paper") and seeds >= 3 else "demonstration only"
+# ----------------------------------------------------------------------------------------------- across datasets
 
 
-def describe_versus(table: pd.DataFrame, *, higher_is_better: bool, extra=(),
-                    others: str = "SSL settings") -> list[str]:
-    """One sentence per row of :func:`versus_baseline`, saying how much it may be trusted.
+def across_datasets(df: pd.DataFrame, metric: str, *, higher_is_better: bool, baseline: str = "naive",
+                    by: str = "setting", within=()) -> pd.DataFrame:
+    """Each group of ``by`` against ``baseline`` over datasets, per profile (and ``within`` group).
 
-    ``extra``: further key columns of ``table`` to name (e.g. ``("prior",)``); ``others``: what the
-    compared groups are called.
+    Per dataset the paired (seed) mean difference and its 95 % interval (:func:`paired_test`); over
+    datasets the median difference, the Wilcoxon signed-rank p-value of the per-dataset differences
+    (``scipy.stats.wilcoxon``; NaN with fewer than two datasets or all differences 0) and win / tie /
+    loss counts: a win is a dataset whose interval lies wholly on the better side of 0, a loss wholly
+    on the worse side, a tie one whose interval contains 0 or is undefined (one seed). Datasets
+    without the baseline are left out.
     """
+    from scipy.stats import wilcoxon
+
+    groups = [c for c in ("profile",) if c in df.columns] + _by(within)
+    cols = groups + [by, "datasets", "median_difference", "wins", "ties", "losses", "p_value", "note"]
+    if df.empty or metric not in df.columns or "dataset" not in df.columns:
+        return pd.DataFrame(columns=cols)
+    t = paired_test(df, metric, baseline=baseline, by=by, within=groups + ["dataset"]).dropna(subset=["difference"])
+    rows = []
+    for key, part in t.groupby(groups + [by], sort=False):
+        key = key if isinstance(key, tuple) else (key,)
+        d = part["difference"].to_numpy(float)
+        good = part["ci_low"] > 0 if higher_is_better else part["ci_high"] < 0
+        bad = part["ci_high"] < 0 if higher_is_better else part["ci_low"] > 0
+        p, note = float("nan"), ""
+        if len(d) < 2:
+            note = f"n/a: needs ≥ 2 datasets, has {len(d)}"
+        elif np.all(d == 0):
+            note = "n/a: every difference is 0"
+        else:
+            p = float(wilcoxon(d).pvalue)
+        rows.append({**dict(zip(groups + [by], key)), "datasets": len(d), "median_difference": float(np.median(d)),
+                     "wins": int(good.sum()), "ties": int(len(d) - good.sum() - bad.sum()),
+                     "losses": int(bad.sum()), "p_value": p, "note": note})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def describe_across(table: pd.DataFrame, metric: str, *, by: str = "setting", baseline: str = "naive") -> list[str]:
+    """One sentence per row of :func:`across_datasets`: median difference, win/tie/loss, Wilcoxon p."""
+    keys = [c for c in table.columns if c not in (by, "datasets", "median_difference", "wins", "ties", "losses",
+                                                   "p_value", "note")]
+    return [", ".join(f"{k} {r[k]}" for k in keys) + f": `{metric}`, {r[by]} − {baseline} over {r['datasets']} "
+            f"dataset{'s' if r['datasets'] != 1 else ''}: median {_f(r['median_difference'], True)}; "
+            f"{r['wins']} better, {r['ties']} tied (95 % interval containing 0 or undefined), {r['losses']} worse; "
+            f"Wilcoxon p {_p(r['p_value'])}" + (f" ({r['note']})" if r["note"] else "")
+            for r in table.to_dict("records")]
+
+
+# ----------------------------------------------------------------------------------------------- chapters
+
+
+def per_augmentation(stage1: pd.DataFrame, metrics) -> pd.DataFrame:
+    """Per (dataset, profile,) seed and augmentation, the mean over the SSL losses sharing it (RQ2)."""
+    keys = [c for c in FAMILY if c in stage1.columns]
+    metrics = [m for m in metrics if m in stage1.columns]
+    return stage1.groupby(keys + ["seed", "aug"], sort=False)[metrics].mean().reset_index()
+
+
+def with_context_gain(stage2: pd.DataFrame) -> pd.DataFrame:
+    """Add ``context_gain`` = ``token_entropy`` − ``best_val_loss`` (nats): what the prior's context adds
+    beyond the unigram entropy of the TRAIN tokens. Tables without ``token_entropy`` get NaN for both."""
+    out = stage2.copy()
+    if "token_entropy" not in out.columns:
+        out["token_entropy"] = np.nan
+    out["context_gain"] = out["token_entropy"] - out["best_val_loss"]
+    return out
+
+
+def rq3_tests(stage2: pd.DataFrame, speed: pd.DataFrame | None = None, *, family=FAMILY) -> pd.DataFrame:
+    """RQ3's family: SSL − naive within each prior on ``context_gain`` (the verdict), ``best_val_loss``
+    (the raw loss) and, given :func:`convergence`'s table ``speed``, ``epochs_to_reference``."""
+    runs = with_context_gain(stage2)
+    if speed is not None and not speed.empty and not runs.empty:
+        on = [c for c in ("dataset", "profile", "prior", "setting", "seed") if c in speed.columns and c in runs]
+        runs = runs.merge(speed[on + ["epochs_to_reference"]], on=on, how="left")
+    tests = compare_family(runs, RQ3_METRICS, within="prior", family=family)
+    if not tests.empty and runs["token_entropy"].isna().all():
+        tests.loc[tests["metric"] == "context_gain", "note"] = "n/a: no token_entropy in stage2.csv"
+    return tests
+
+
+def entropy_table(stage2: pd.DataFrame, speed: pd.DataFrame | None = None, *, family=FAMILY) -> pd.DataFrame:
+    """RQ3 per (family, prior, setting): VAL loss, TRAIN token entropy and context gain (mean ± std), and
+    the paired comparison with naive on the context gain (difference, CI, p, Holm p, verdict), the raw
+    loss's difference and verdict beside it. A missing ``token_entropy`` column reads "missing"."""
+    runs = with_context_gain(stage2)
+    keys = [c for c in _by(family) if c in runs.columns]
+    table = summarize(runs, ["best_val_loss", "token_entropy", "context_gain"], by=keys + ["prior", "setting"],
+                      cells_only=True)
+    if runs["token_entropy"].isna().all():
+        table["token_entropy"] = table["context_gain"] = "missing (no token_entropy in stage2.csv)"
+    tests = rq3_tests(stage2, speed, family=family)
+    if tests.empty:
+        return table
+    idx = keys + ["prior", "setting"]
+    gain = tests[tests["metric"] == "context_gain"].set_index(idx)
+    loss = tests[tests["metric"] == "best_val_loss"].set_index(idx)
+    out = table.join(gain[["difference", "ci_low", "ci_high", "p_value", "p_holm", "verdict"]]
+                     .add_prefix("gain_"), how="left")
+    if runs["token_entropy"].isna().all():
+        out.loc[out["gain_verdict"].notna(), "gain_verdict"] = "n/a: token_entropy missing"
+    return out.join(loss[["difference", "p_holm", "verdict"]].add_prefix("loss_"), how="left")
+
+
+def rq5_tests(stage2: pd.DataFrame, metrics=RQ5_METRICS, *, family=FAMILY,
+              select_on: str = "best_val_loss") -> pd.DataFrame:
+    """RQ5's family per dataset/profile on the 2 × 2 (:func:`paired_ssl_setting` picks the SSL tokenizer on
+    VAL): the tokenizer's effect (SSL − naive within each prior, ``effect="tokenizer"``), the prior's
+    (each prior − token within each tokenizer, ``"prior"``) and the thesis' diagonal (SSL + embedding
+    against naive + token, ``"diagonal"``, column ``cell``), Holm over all of them."""
+    keys = [c for c in _by(family) if c in stage2.columns]
+    parts = []
+    for _, part in (stage2.groupby(keys, sort=False) if keys else [((), stage2)]):
+        if (part["setting"] == "naive").sum() == 0 or part["setting"].nunique() < 2:
+            continue
+        ssl, seeds = paired_ssl_setting(part, select_on)
+        grid = part[part["setting"].isin(["naive", ssl]) & part["seed"].isin(seeds)]
+        parts.append(compare_family(grid, metrics, by="setting", within="prior", family=keys)
+                     .assign(effect="tokenizer"))
+        if (grid["prior"] == "token").any() and grid["prior"].nunique() > 1:
+            parts.append(compare_family(grid, metrics, baseline="token", by="prior", within="setting", family=keys)
+                         .assign(effect="prior"))
+        cells = grid.assign(cell=grid["setting"] + " + " + grid["prior"])
+        diag = cells[cells["cell"].isin(["naive + token", f"{ssl} + embedding"])]
+        if diag["cell"].nunique() == 2:
+            parts.append(compare_family(diag, metrics, baseline="naive + token", by="cell", family=keys)
+                         .assign(effect="diagonal"))
+    if not parts:
+        return add_verdicts(pd.DataFrame(columns=["effect", "metric", "n", "difference", "ci_low", "ci_high",
+                                                  "p_value"]))
+    return add_verdicts(pd.concat(parts, ignore_index=True), keys)
+
+
+def describe_rq5(tests: pd.DataFrame, *, higher_is_better=RQ5_METRICS, show=None) -> list[str]:
+    """Sentences for :func:`rq5_tests` (``show``: the metrics to tell, default all), effect by effect."""
+    if tests.empty:
+        return []
+    tests = tests if show is None else tests[tests["metric"].isin(list(show))]
     lines = []
-    for r in table.itertuples(index=False):
-        where = ", ".join(str(getattr(r, k)) for k in ("profile", *extra))
-        word = "higher" if higher_is_better else "lower"
-        lines.append(f"{r.dataset} ({where}; {r.seeds} seed{'s' if r.seeds != 1 else ''}, "
-                     f"{evidence(r.profile, r.seeds)}): {r.metric} naive {r.baseline:.4g} vs mean of {others} "
-                     f"{r.others_mean:.4g}; {r.better} of {r.settings} {others} {word} than naive "
-                     f"(best {r.best_setting}: {r.best:.4g})"
-                     + (f"; {r.left_out} with fewer seeds left out" if getattr(r, "left_out", 0) else ""))
+    for effect, by, baseline in [("tokenizer", "setting", "naive"), ("prior", "prior", "token"),
+                                 ("diagonal", "cell", "naive + token")]:
+        part = tests[tests["effect"] == effect].drop(columns="effect")
+        part = part.drop(columns=[c for c in part.columns if c not in _STATS and part[c].isna().all()])
+        if by in part.columns:
+            lines += [f"{effect}: {line}" for line in
+                      describe_versus(part, higher_is_better=higher_is_better, by=by, baseline=baseline)]
     return lines
-
-
-def versus_lines(df: pd.DataFrame, metric: str, *, higher_is_better: bool, baseline: str = "naive",
-                 by: str = "setting", keys=("dataset", "profile"), extra=(), others: str = "SSL settings") -> list[str]:
-    """:func:`versus_baseline` told in sentences (:func:`describe_versus`); one line saying so when
-    there are no results for ``metric`` yet."""
-    if df.empty or metric not in df.columns:
-        return [f"{metric}: no results yet"]
-    v = versus_baseline(df, metric, higher_is_better=higher_is_better, baseline=baseline, by=by, keys=keys)
-    return describe_versus(v, higher_is_better=higher_is_better, extra=extra, others=others)
 
 
 def paired_ssl_setting(stage2: pd.DataFrame, select_on: str = "best_val_loss",
@@ -247,12 +507,13 @@ def paired_ssl_setting(stage2: pd.DataFrame, select_on: str = "best_val_loss",
 
 def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
                select_on: str = "best_val_loss") -> pd.DataFrame:
-    """The {naive, SSL} tokenizer × {token, embedding} prior means of ``metrics``, per ``keys`` group.
+    """The {naive, SSL} tokenizer × prior means of ``metrics``, per ``keys`` group.
 
     The SSL tokenizer is chosen by :func:`paired_ssl_setting` (VAL prior loss, never a TEST metric)
-    and every cell averages the seeds it shares with the naive tokenizer.
+    and every cell averages the seeds it shares with the naive tokenizer. Metrics absent are left out.
     """
     keys, rows = _by(keys), []
+    metrics = [m for m in metrics if m in stage2.columns]
     for key, part in stage2.groupby(keys, sort=False):
         key = key if isinstance(key, tuple) else (key,)
         if (part["setting"] == "naive").sum() == 0 or part["setting"].nunique() < 2:
@@ -266,27 +527,69 @@ def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
                              "seeds": cellpart["seed"].nunique(), **{m: cellpart[m].mean() for m in metrics}})
     return pd.DataFrame(rows)
 
-def describe_two_by_two(table: pd.DataFrame, metric: str, *, higher_is_better: bool,
-                        keys=("dataset", "profile")) -> list[str]:
-    """One sentence per ``keys`` group of :func:`two_by_two`: naive against SSL under each prior."""
-    keys, lines = _by(keys), []
-    for key, part in table.groupby(keys, sort=False):
-        key = key if isinstance(key, tuple) else (key,)
-        means = part.set_index(["tokenizer", "prior"])[metric]
-        ssl = part.loc[part["tokenizer"] == "SSL", "setting"].iloc[0]
-        seeds = int(part["seeds"].min())
-        verdicts = []
-        for prior in part["prior"].drop_duplicates():
-            a, b = means[("naive", prior)], means[("SSL", prior)]
-            better = b > a if higher_is_better else b < a
-            verdict = "SSL better" if better else "SSL not better"
-            verdicts.append(f"{prior} prior: naive {a:.4g} vs {ssl} {b:.4g} ({verdict})")
-        where = dict(zip(keys, key))
-        profile = where.get("profile", "")
-        lines.append(f"{where.get('dataset', '')} ({profile}; {seeds} seed{'s' if seeds != 1 else ''}, "
-                     f"{evidence(profile, seeds)}): {metric}: " + "; ".join(verdicts))
-    return lines
 
+# ----------------------------------------------------------------------------------------------- validation search
+
+_OPTION = re.compile(r"([a-z][a-z0-9_]*?)(\d[\d.]*)")
+
+
+def parse_setting(name: str) -> dict:
+    """``"vibcreg-slice-proj_dim1024-stage1_epochs50-weight0.1"`` -> base ``vibcreg-slice`` and its options
+    ``{"proj_dim": "1024", "stage1_epochs": "50", "weight": "0.1"}``."""
+    parts = name.split("-")
+    n = 1 if parts[0] == "naive" else 2
+    options = {}
+    for part in parts[n:]:
+        m = _OPTION.fullmatch(part)
+        if not m:
+            raise ValueError(f"cannot read option {part!r} of setting {name!r}")
+        options[m.group(1)] = m.group(2)
+    return {"base": "-".join(parts[:n]), **options}
+
+
+def selection_variants(selection: pd.DataFrame) -> pd.DataFrame:
+    """``selection.csv`` with ``base`` (the grid setting), ``weight`` ("thesis" for the thesis' weight) and
+    ``other`` (any further option, e.g. ``proj_dim1024``; "" for none) read from the setting names."""
+    parsed = [parse_setting(s) for s in selection["setting"]]
+    return selection.assign(
+        base=[p["base"] for p in parsed], weight=[p.get("weight", "thesis") for p in parsed],
+        other=["-".join(f"{k}{v}" for k, v in p.items() if k not in ("base", "weight", "stage1_epochs"))
+               for p in parsed])
+
+
+def describe_selection(selection: pd.DataFrame, metric: str = "cv_knn_accuracy") -> str:
+    """What the validation search (``selection.csv``: no TEST column) says, as a markdown list.
+
+    For each SSL setting and number of epochs with several SSL weights: the mean ``metric`` of each and
+    which is highest; for every number of epochs: each default-weight setting's mean, and SSL − naive
+    paired on the seeds with interval and verdict (Holm over those comparisons).
+    """
+    if selection.empty or metric not in selection.columns:
+        return markdown_list([], "no validation search for this dataset and profile")
+    sel = selection_variants(selection)
+    lines = []
+    for (base, epochs), part in sel[sel["other"] == ""].groupby(["base", "epochs"], sort=False):
+        means = part.groupby("weight", sort=False)[metric].mean()
+        if len(means) < 2:
+            continue
+        top = means.idxmax()
+        n = part.groupby("weight")["seed"].nunique().min()
+        name = {w: "the thesis' weight" if w == "thesis" else f"weight {w}" for w in means.index}
+        lines.append(f"{base} at {epochs} epochs (≥ {n} seed{'s' if n != 1 else ''} each), mean `{metric}`: "
+                     + ", ".join(f"{name[w]} {v:.4g}" for w, v in means.items()) + f"; highest: {name[top]}")
+    plain = sel[(sel["other"] == "") & (sel["weight"] == "thesis")]
+    for base, part in plain.groupby("base", sort=False):
+        means = part.groupby("epochs")[metric].mean()
+        if len(means) > 1:
+            lines.append(f"{base} by stage-1 epochs: " + ", ".join(f"{e} → {v:.4g}" for e, v in means.items())
+                         + f"; highest mean `{metric}` at {means.idxmax()} epochs")
+    if (plain["base"] == "naive").any() and plain["base"].nunique() > 1:
+        tests = compare_family(plain, [metric], by="base", within="epochs")
+        for epochs, part in tests.groupby("epochs", sort=True):
+            lines.append(f"at {epochs} epochs, SSL − naive in `{metric}`: "
+                         + "; ".join(f"{r['base']} {describe_row(r, higher_is_better=True)}"
+                                     for r in part.to_dict("records")))
+    return markdown_list(lines, "the validation search holds no comparison of weights or epochs")
 
 
 # ----------------------------------------------------------------------------------------------- results

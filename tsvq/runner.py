@@ -1,9 +1,11 @@
 """Execute the book's notebooks for one dataset with papermill.
 
 Each ``book/<name>.py`` (percent format) is converted in memory with jupytext and executed by papermill
-into ``book/executed/<dataset>/<name>.ipynb`` (per-dataset chapters) or ``book/executed/<name>.ipynb``
-(chapters executed once, such as the method). The ``.py`` source is only ever read. A failing notebook
-is reported with its path and failing cell, and the remaining notebooks still run.
+into ``<out_root>/<dataset>/<name>.ipynb`` (per-dataset chapters) or ``<out_root>/<name>.ipynb``
+(chapters executed once, such as the method). ``out_root`` is ``book/executed`` for a run of the book's
+profile into the repository's ``results/``, else ``<results_dir>/executed/<profile>`` (see
+:func:`tsvq.book.executed_root`). The ``.py`` source is only ever read. A failing notebook is reported
+with its path and failing cell, and the remaining notebooks still run.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import CHAPTERS, EXECUTED, chapter, repo_root
+from .book import CHAPTERS, chapter, executed_root, repo_root
 
 KERNEL_NAME = "tsvq"
 
@@ -161,15 +163,16 @@ def run_book(
     seeds=(0,),
     data_dir=None,
     notebooks=None,
-    out_root=EXECUTED,
+    out_root=None,
     results_dir="results",
     progress: bool = True,
 ) -> list[NotebookResult]:
     """Execute the book's notebooks for one dataset, in book order; return one result per notebook.
 
     ``notebooks``: chapter names (``"datasets"``) or ``.py`` paths; default: every chapter notebook that
-    exists. ``out_root`` and a relative ``results_dir`` are taken from the repository root, which is
-    also the notebooks' working directory. Failures do not stop the run; check ``all(r.ok ...)``.
+    exists. ``out_root`` (default: :func:`tsvq.book.executed_root` of the profile and results folder)
+    and a relative ``results_dir`` are taken from the repository root, which is also the notebooks'
+    working directory. Failures do not stop the run; check ``all(r.ok ...)``.
     """
     from tqdm import tqdm
 
@@ -182,6 +185,8 @@ def run_book(
         raise ValueError("seeds is empty; give at least one seed, e.g. seeds=(0,)")
     root = repo_root()
     sources = notebook_sources(notebooks, root)
+    if out_root is None:
+        out_root = executed_root(profile, results_dir, root)
     out_root = Path(out_root) if Path(out_root).is_absolute() else root / out_root
     params = dict(
         dataset=dataset,

@@ -235,14 +235,14 @@ class SSLHead(nn.Module):
     on its own, so BatchNorm and IterNorm statistics are per view, as in the original methods.
     """
 
-    def __init__(self, *, method: str, latent_dim: int, proj_dim: int):
+    def __init__(self, *, method: str, latent_dim: int, proj_dim: int, loss_params: dict | None = None):
         super().__init__()
         if method not in _LOSSES:
             raise ValueError(f"unknown SSL method {method!r}; choose one of {', '.join(_LOSSES)}")
         self.method = method
         self.projector = Projector(in_dim=2 * latent_dim, proj_dim=proj_dim)
         self.whiten = IterNorm(num_features=proj_dim, num_groups=64) if method == "vibcreg" else nn.Identity()
-        self.criterion = _LOSSES[method]()
+        self.criterion = _LOSSES[method](**(loss_params or {}))
 
     @staticmethod
     def pool(z: torch.Tensor) -> torch.Tensor:
@@ -259,8 +259,20 @@ class SSLHead(nn.Module):
         return self.criterion(self.embed(z_grid_1), self.embed(z_grid_2))
 
 
-def build_ssl_head(method: str, *, latent_dim: int, proj_dim: int) -> SSLHead:
-    """The SSL head of ``method`` (barlowtwins | vicreg | vibcreg) for latents of dimension ``latent_dim``."""
+def loss_params(cfg) -> dict:
+    """The keyword arguments of the loss of ``cfg.method`` from an :class:`~tsvq.config.SSLConfig`
+    (empty for ``none``): Barlow Twins ``lambd``, VICReg / VIbCReg ``sim``, ``var``, ``cov`` (λ, μ, ν)."""
+    if cfg.method == "barlowtwins":
+        return {"lambd": cfg.bt_lambda}
+    if cfg.method in ("vicreg", "vibcreg"):
+        m = cfg.method
+        return {"sim": getattr(cfg, f"{m}_lambda"), "var": getattr(cfg, f"{m}_mu"), "cov": getattr(cfg, f"{m}_nu")}
+    return {}
+
+
+def build_ssl_head(method: str, *, latent_dim: int, proj_dim: int, loss_params: dict | None = None) -> SSLHead:
+    """The SSL head of ``method`` (barlowtwins | vicreg | vibcreg) for latents of dimension ``latent_dim``;
+    ``loss_params`` go to the loss (default: the thesis values, e.g. from :func:`loss_params`)."""
     if method not in THESIS_WEIGHTS:
         raise ValueError(f"unknown SSL method {method!r}; choose one of {', '.join(THESIS_WEIGHTS)}")
-    return SSLHead(method=method, latent_dim=latent_dim, proj_dim=proj_dim)
+    return SSLHead(method=method, latent_dim=latent_dim, proj_dim=proj_dim, loss_params=loss_params)

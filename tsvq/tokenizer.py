@@ -112,7 +112,11 @@ class Decoder(nn.Module):
 
 
 class VectorQuantizer(nn.Module):
-    """Nearest-code quantiser with EMA codebook updates (training mode only) and a straight-through gradient."""
+    """Nearest-code quantiser with EMA codebook updates (training mode only) and a straight-through gradient.
+
+    A code whose EMA cluster size falls below ``dead_code_threshold`` is re-seeded with a random latent of
+    the batch (``TokenizerConfig.dead_code_threshold``; 0 never re-seeds, the plain EMA VQ of the thesis).
+    """
 
     def __init__(self, *, codebook_size: int, dim: int, decay: float, eps: float, commitment_weight: float,
                  dead_code_threshold: float = 1.0):
@@ -198,7 +202,7 @@ class Band(nn.Module):
         d = cfg.hidden_dim
         self.encoder = Encoder(dim=d, n_down=n_down, n_res=cfg.n_res_blocks)
         self.vq = VectorQuantizer(codebook_size=cfg.codebook_size, dim=d, decay=cfg.ema_decay, eps=cfg.ema_eps,
-                                  commitment_weight=cfg.commitment_weight)
+                                  commitment_weight=cfg.commitment_weight, dead_code_threshold=cfg.dead_code_threshold)
         self.decoder = Decoder(dim=d, n_down=n_down, n_res=cfg.n_res_blocks, out_hw=(self.grid[0], width))
 
 
@@ -290,7 +294,11 @@ class Tokenizer(nn.Module):
 
     @torch.no_grad()
     def init_codebooks(self, x: torch.Tensor, generator: torch.Generator) -> None:
-        """Data-dependent codebook start: each band's codes become random latents of ``x`` (B, 1, L)."""
+        """Data-dependent codebook start: each band's codes become random latents of ``x`` (B, 1, L).
+
+        Used when ``TokenizerConfig.codebook_init == "data"``; the encoder pass runs in the model's current
+        mode (training mode during training, so it also moves the BatchNorm running statistics).
+        """
         for k, z in self.encode(x).items():
             self.bands[k].vq.init_from(rearrange(z, "b d h w -> (b h w) d"), generator)
 

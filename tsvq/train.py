@@ -1,14 +1,19 @@
 """Training loops: a small resumable epoch loop shared by the stages, and stage-1 (tokenizer ± SSL) training.
 
-Every run lives in a cache folder keyed by config + dataset + seed (``tsvq.utils.cache_dir``): ``last.pt`` is
-the resumable state (weights, optimiser, schedule, RNG states, history) written every ``ckpt_every`` epochs,
-and the final artefact is written once training ends, so nothing is trained twice.
+Every run lives in a cache folder keyed by the data and exactly the settings that change the trained weights
+(:func:`tokenizer_key`, :func:`prior_key`, ``tsvq.utils.cache_dir``): ``last.pt`` is the resumable state
+(weights, optimiser, schedule, RNG states, history) written every ``ckpt_every`` epochs, and the final artefact
+is written once training ends, so nothing is trained twice. Every checkpoint is written atomically; one folder
+is trained by one process at a time (a lock file), and a second one waits and then loads the result.
 """
 from __future__ import annotations
 
+import json
+import os
 import random
 import time
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable
 
@@ -20,7 +25,11 @@ from tqdm import tqdm
 from .config import Config, TrainConfig, from_dict, to_dict
 from .data import UCRDataset
 from .tokenizer import Tokenizer
-from .utils import cache_dir, default_device, seed_everything
+from .utils import atomic_save, cache_dir, default_device, file_lock, seed_everything
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be read or belongs to other settings; the message names the file."""
 
 
 def _rng_state(gen: torch.Generator) -> dict:
@@ -57,12 +66,18 @@ def fit(
     progress: bool = True,
     stop_after_epoch: int | None = None,
     desc: str = "train",
+    keep_best: str | None = None,
+    tag: str = "",
 ) -> list[dict]:
     """Resumable loop: AdamW + per-step cosine schedule over :func:`n_epochs` epochs; returns the history
     (one row per epoch: losses, validation metrics, the epoch's wall-clock seconds and the device type).
 
     ``step(batch_index, generator)`` returns a dict of losses whose "loss" entry is minimised.
     ``stop_after_epoch`` ends the run early after saving a checkpoint (used to test resumption).
+    ``keep_best`` (a history column, e.g. "val_loss"): keep the module states of the validated epoch with the
+    lowest value (part of ``last.pt``) and load them into ``modules`` once the run is complete.
+    ``tag`` identifies the run: a ``last.pt`` with another tag, or one that cannot be read, is moved aside and
+    training starts over.
     """
     gen = seed_everything(seed)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -70,22 +85,24 @@ def fit(
     steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
     epochs = n_epochs(train_cfg, n_train)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    history, start = [], 0
+    history, start, best = [], 0, None  # best: module states of the best epoch so far
     last = folder / "last.pt"
-    if last.exists():
-        state = torch.load(last, weights_only=True)
-        for k, m in modules.items():
-            m.load_state_dict(state["modules"][k])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        _set_rng_state(state["rng"], gen)
-        history, start = state["history"], state["epoch"]
+    state = _read_last(last, tag) if last.exists() else None
+    if state is not None:
+        try:
+            for k, m in modules.items():
+                m.load_state_dict(state["modules"][k])
+            opt.load_state_dict(state["opt"])
+            sched.load_state_dict(state["sched"])
+            _set_rng_state(state["rng"], gen)
+            history, start, best = state["history"], state["epoch"], state.get("best")
+        except Exception as e:
+            raise CheckpointError(f"{last} does not fit this run ({_one_line(e)}); delete it to start over") from e
 
     def save(epoch):
-        torch.save({"modules": {k: m.state_dict() for k, m in modules.items()}, "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "rng": _rng_state(gen), "history": history, "epoch": epoch},
-                   folder / "last.tmp")
-        (folder / "last.tmp").replace(last)
+        atomic_save({"modules": {k: m.state_dict() for k, m in modules.items()}, "opt": opt.state_dict(),
+                     "sched": sched.state_dict(), "rng": _rng_state(gen), "history": history, "epoch": epoch,
+                     "best": best, "tag": tag}, last)
 
     bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
     for epoch in bar:
@@ -113,6 +130,8 @@ def fit(
         row["seconds"] = time.perf_counter() - t0
         row["device"] = params[0].device.type
         history.append(row)
+        if keep_best and best_row(history, keep_best) is row:
+            best = {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in modules.items()}
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
         done = epoch + 1 == epochs
         if (epoch + 1) % train_cfg.ckpt_every == 0 or done or epoch + 1 == stop_after_epoch:
@@ -120,16 +139,109 @@ def fit(
         if epoch + 1 == stop_after_epoch and not done:
             break
     bar.close()
+    if keep_best and best is not None and history and history[-1]["epoch"] == epochs:
+        for k, m in modules.items():
+            m.load_state_dict(best[k])
     return history
+
+
+def best_row(history: list[dict], key: str = "val_loss") -> dict | None:
+    """The first history row with the lowest ``key`` (rows without it are skipped), or None."""
+    best = None
+    for row in history:
+        v = row.get(key)
+        if v is not None and (best is None or v < best[key]):
+            best = row
+    return best
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _read_last(last: Path, tag: str) -> dict | None:
+    """The resumable state in ``last``, or None after moving an unreadable or foreign one aside (with a warning)."""
+    try:
+        state = torch.load(last, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise ValueError("not a resumable checkpoint")
+        if state.get("tag", tag) != tag:
+            raise ValueError("written for other settings")
+        return state
+    except Exception as e:
+        aside = last.with_name(f"{last.name}.bad-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}")
+        os.replace(last, aside)
+        warnings.warn(f"{last} could not be resumed ({_one_line(e)}); moved it to {aside.name}, training starts over",
+                      stacklevel=3)
+        return None
+
+
+def _read_final(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"cannot read checkpoint {path} ({_one_line(e)}); delete it to retrain") from e
+
+
+def _key_text(key: tuple) -> str:
+    return json.dumps(key, sort_keys=True, default=str)
+
+
+def _check_request(path: Path, state: dict, key: tuple, rebuilt_key: Callable[[], tuple]) -> None:
+    """Refuse a final checkpoint written for another key (settings, data or seed) than the requested one."""
+    stored = state.get("key")
+    if stored is None:  # written before keys were stored: compare what it records
+        stored = _key_text(rebuilt_key())
+    want, got = dict(json.loads(_key_text(key))), dict(json.loads(stored))
+    differ = sorted(k for k in want.keys() | got.keys() if want.get(k) != got.get(k))
+    if differ:
+        raise CheckpointError(f"{path} holds a model for other settings (differs in {', '.join(differ)}); "
+                              "delete it to retrain")
 
 
 # ----------------------------------------------------------------------------------------------- stage 1
 
 
-def tokenizer_cache_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
-    ssl = cfg.ssl if cfg.ssl.method != "none" else "none"  # the augmentation is irrelevant without SSL
+def _fields(obj, drop=()) -> dict:
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in drop}
+
+
+def _train_fields(train_cfg: TrainConfig, n_train: int) -> dict:
+    """What of a TrainConfig changes the weights: ``ckpt_every`` does not; ``epochs`` and ``min_steps`` only
+    through the number of epochs run."""
+    return {"epochs": n_epochs(train_cfg, n_train), **_fields(train_cfg, drop=("epochs", "min_steps", "ckpt_every"))}
+
+
+def tokenizer_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
+    """The cache key of a stage-1 tokenizer: (name, value) pairs of the data (its fingerprint included), the seed
+    and exactly the settings that change its weights (the SSL section only when SSL is on, and then only the
+    parameters of its method and augmentation)."""
+    from .augment import augment_params
+    from .ssl import THESIS_WEIGHTS, loss_params
+
     m = ds.meta
-    return (m.name, m.length, m.n_train, m.n_val, m.split_seed, seed, cfg.tokenizer, ssl, cfg.stage1)
+    tok = _fields(cfg.tokenizer, drop=("hf_downsampled_width",) if cfg.tokenizer.bands == "single" else ())
+    ssl: str | dict = "none"
+    if cfg.ssl.method != "none":
+        weight = cfg.ssl.weight if cfg.ssl.weight is not None else THESIS_WEIGHTS[cfg.ssl.method]
+        s = cfg.ssl
+        ssl = {"method": s.method, "augmentation": s.augmentation, "aug_recon_weight": s.aug_recon_weight,
+               "proj_dim": s.proj_dim, "weight": weight, **loss_params(s), **augment_params(s)}
+    return (("dataset", m.name), ("length", m.length), ("n_train", m.n_train), ("n_val", m.n_val),
+            ("split_seed", m.split_seed), ("fingerprint", m.fingerprint), ("seed", seed), ("tokenizer", tok),
+            ("ssl", ssl), ("stage1", _train_fields(cfg.stage1, m.n_train)))
+
+
+def prior_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
+    """The cache key of a stage-2 prior: its tokenizer's key plus the prior's architecture and training (incl.
+    ``masking`` and ``val_every``, which picks the best epoch), without the sampler's ``T`` and
+    ``choice_temperature``."""
+    prior = _fields(cfg.prior, drop=("T", "choice_temperature"))
+    return (*tokenizer_key(ds, cfg, seed), ("prior", prior), ("stage2", _train_fields(cfg.stage2, ds.meta.n_train)))
+
+
+tokenizer_cache_key = tokenizer_key  # the earlier name
 
 
 @dataclass
@@ -180,9 +292,9 @@ def stage1_losses(model: Tokenizer, x: torch.Tensor, cfg: Config, gen: torch.Gen
     out = model(x)
     losses = {"loss": out.loss, "time_mse": out.time_mse, "stft_mse": out.stft_mse, "commitment": out.commitment}
     if ssl_head is not None:
-        from .augment import augment
+        from .augment import augment, augment_params
 
-        x_aug = augment(x, cfg.ssl.augmentation, gen)
+        x_aug = augment(x, cfg.ssl.augmentation, gen, **augment_params(cfg.ssl))
         z_aug = model.encode(x_aug)  # unquantised branch B
         _, tm_a, sm_a = model.reconstruction_losses(x_aug, z_aug)
         ssl = ssl_head(out.z_q["all"], z_aug["all"])["loss"]
@@ -202,28 +314,46 @@ def train_tokenizer(
     use_cache: bool = True,
     stop_after_epoch: int | None = None,
 ) -> TrainedTokenizer:
-    """Train the stage-1 tokenizer (with the NC-VQVAE SSL branch when ``cfg.ssl.method != 'none'``)."""
+    """Train the stage-1 tokenizer (with the NC-VQVAE SSL branch when ``cfg.ssl.method != 'none'``), or load it
+    from the cache (refused with a :class:`CheckpointError` if the cached file is unreadable or for other settings)."""
     device = torch.device(device) if device is not None else default_device()
-    folder = cache_dir("tokenizer", *tokenizer_cache_key(ds, cfg, seed))
+    key = tokenizer_key(ds, cfg, seed)
+    folder = cache_dir("tokenizer", *key)
     final = folder / "tokenizer.pt"
     if use_cache and final.exists():
-        model, history, _ = load_tokenizer(final, device=device)
-        return TrainedTokenizer(model, history, final, cfg)
+        return _cached_tokenizer(final, ds, cfg, seed, key, device)
+    with file_lock(folder / "lock"):  # one trainer per folder; a second one waits here, then loads
+        if use_cache and final.exists():
+            return _cached_tokenizer(final, ds, cfg, seed, key, device)
+        return _train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress, folder=folder, key=key,
+                                stop_after_epoch=stop_after_epoch)
 
+
+def _cached_tokenizer(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tuple, device) -> TrainedTokenizer:
+    state = _read_final(final)
+    _check_request(final, state, key, lambda: tokenizer_key(ds, from_dict(state["config"]), state["seed"]))
+    model, history, _ = load_tokenizer(final, device=device, state=state)
+    return TrainedTokenizer(model, history, final, cfg)
+
+
+def _train_tokenizer(ds, cfg, *, seed, device, progress, folder, key, stop_after_epoch) -> TrainedTokenizer:
+    final = folder / "tokenizer.pt"
     seed_everything(seed)
     model = Tokenizer(config=cfg.tokenizer, length=ds.meta.length).to(device)
     modules: dict[str, nn.Module] = {"tokenizer": model}
     ssl_head, ssl_weight = None, 0.0
     if cfg.ssl.method != "none":
-        from .ssl import THESIS_WEIGHTS, build_ssl_head
+        from .ssl import THESIS_WEIGHTS, build_ssl_head, loss_params
 
         if cfg.tokenizer.bands != "single":
             raise ValueError("the SSL branch is defined for the single-band tokenizer (bands='single')")
-        ssl_head = build_ssl_head(cfg.ssl.method, latent_dim=cfg.tokenizer.hidden_dim, proj_dim=cfg.ssl.proj_dim).to(device)
+        ssl_head = build_ssl_head(cfg.ssl.method, latent_dim=cfg.tokenizer.hidden_dim, proj_dim=cfg.ssl.proj_dim,
+                                  loss_params=loss_params(cfg.ssl)).to(device)
         modules["ssl_head"] = ssl_head
         ssl_weight = cfg.ssl.weight if cfg.ssl.weight is not None else THESIS_WEIGHTS[cfg.ssl.method]
     x_train = torch.as_tensor(ds.x_train, device=device)
-    model.init_codebooks(x_train[: cfg.stage1.batch_size], torch.Generator().manual_seed(seed))
+    if cfg.tokenizer.codebook_init == "data":
+        model.init_codebooks(x_train[: cfg.stage1.batch_size], torch.Generator().manual_seed(seed))
 
     def step(idx, gen):
         return stage1_losses(model, x_train[idx.to(device)], cfg, gen, ssl_head=ssl_head, ssl_weight=ssl_weight)
@@ -234,21 +364,29 @@ def train_tokenizer(
     name = "naive" if cfg.ssl.method == "none" else f"{cfg.ssl.method}-{cfg.ssl.augmentation}"
     history = fit(folder=folder, modules=modules, train_cfg=cfg.stage1, n_train=len(ds.x_train), step=step,
                   validate=validate, seed=seed, progress=progress, stop_after_epoch=stop_after_epoch,
-                  desc=f"stage 1 {ds.meta.name} {name} seed {seed}")
+                  desc=f"stage 1 {ds.meta.name} {name} seed {seed}", tag=_key_text(key))
     model.eval()
     if stop_after_epoch is None or stop_after_epoch >= n_epochs(cfg.stage1, len(ds.x_train)):
         # The SSL head is discarded: the saved tokenizer is the VQ-VAE alone.
-        torch.save({"config": to_dict(cfg), "length": ds.meta.length, "state_dict": model.state_dict(),
-                    "history": history, "dataset": ds.meta.name, "seed": seed}, final)
+        atomic_save({"config": to_dict(cfg), "length": ds.meta.length, "state_dict": model.state_dict(),
+                     "history": history, "dataset": ds.meta.name, "seed": seed, "fingerprint": ds.meta.fingerprint,
+                     "key": _key_text(key)}, final)
+        (folder / "last.pt").unlink(missing_ok=True)
     return TrainedTokenizer(model, history, final, cfg)
 
 
-def load_tokenizer(path, *, device=None) -> tuple[Tokenizer, list[dict], Config]:
-    """Rebuild a tokenizer from its checkpoint alone (config + length + weights), in eval mode."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = from_dict(state["config"])
-    model = Tokenizer(config=cfg.tokenizer, length=state["length"])
-    model.load_state_dict(state["state_dict"])
+def load_tokenizer(path, *, device=None, state: dict | None = None) -> tuple[Tokenizer, list[dict], Config]:
+    """Rebuild a tokenizer from its checkpoint alone (config + length + weights), in eval mode.
+
+    Raises :class:`CheckpointError` (naming the file) when it cannot be read or rebuilt.
+    """
+    state = _read_final(Path(path)) if state is None else state
+    try:
+        cfg = from_dict(state["config"])
+        model = Tokenizer(config=cfg.tokenizer, length=state["length"])
+        model.load_state_dict(state["state_dict"])
+    except Exception as e:
+        raise CheckpointError(f"cannot rebuild a tokenizer from {path} ({_one_line(e)}); delete it to retrain") from e
     model.to(device or default_device()).eval()
     return model, state["history"], cfg
 
@@ -267,6 +405,8 @@ class TrainedPrior:
     config: Config
     mean: float  # data scaling, to return samples in the original scale
     std: float
+    best_epoch: int | None = None  # the epoch (1-based) whose weights these are: the lowest VAL loss
+    best_val_loss: float | None = None
 
     @property
     def device(self) -> torch.device:
@@ -352,14 +492,33 @@ def train_prior(
     use_cache: bool = True,
     stop_after_epoch: int | None = None,
 ) -> TrainedPrior:
-    """Train the stage-2 MaskGIT prior(s) on the tokens of the (cached) stage-1 tokenizer of ``cfg``."""
+    """Train the stage-2 MaskGIT prior(s) on the tokens of the (cached) stage-1 tokenizer of ``cfg``, or load them
+    from the cache. The result holds the weights of the validated epoch with the lowest VAL loss."""
     device = torch.device(device) if device is not None else default_device()
-    key = (*tokenizer_cache_key(ds, cfg, seed), cfg.prior, cfg.stage2)
+    key = prior_key(ds, cfg, seed)
     folder = cache_dir("prior", *key)
     final = folder / "prior.pt"
     if use_cache and final.exists():
-        return load_prior(final, device=device)
+        return _cached_prior(final, ds, cfg, seed, key, device)
+    with file_lock(folder / "lock"):  # one trainer per folder; a second one waits here, then loads
+        if use_cache and final.exists():
+            return _cached_prior(final, ds, cfg, seed, key, device)
+        return _train_prior(ds, cfg, seed=seed, device=device, progress=progress, folder=folder, key=key,
+                            stop_after_epoch=stop_after_epoch)
 
+
+def _cached_prior(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tuple, device) -> TrainedPrior:
+    state = _read_final(final)
+    _check_request(final, state, key, lambda: prior_key(ds, from_dict(state["config"]), state["seed"]))
+    run = load_prior(final, device=device, state=state)
+    for p in run.priors.values():  # the weights match; the sampler settings (T, choice_temperature) are the request's
+        p.config = cfg.prior
+    run.config = cfg
+    return run
+
+
+def _train_prior(ds, cfg, *, seed, device, progress, folder, key, stop_after_epoch) -> TrainedPrior:
+    final = folder / "prior.pt"
     tokenizer = train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model.eval()
     for p in tokenizer.parameters():
         p.requires_grad_(False)
@@ -381,27 +540,39 @@ def train_prior(
 
     history = fit(folder=folder, modules=dict(priors), train_cfg=cfg.stage2, n_train=len(ds.x_train), step=step,
                   validate=lambda: prior_val_loss(priors, tok_val, y_val), seed=seed, progress=progress,
-                  stop_after_epoch=stop_after_epoch, desc=f"stage 2 {ds.meta.name} {cfg.prior.variant} seed {seed}")
+                  stop_after_epoch=stop_after_epoch, desc=f"stage 2 {ds.meta.name} {cfg.prior.variant} seed {seed}",
+                  keep_best="val_loss", tag=_key_text(key))  # the priors now hold the best epoch's weights
     for p in priors.values():
         p.eval()
+    best = best_row(history, "val_loss")
+    best_epoch, best_val = (None, None) if best is None else (best["epoch"], best["val_loss"])
     if stop_after_epoch is None or stop_after_epoch >= n_epochs(cfg.stage2, len(ds.x_train)):
-        torch.save({"config": to_dict(cfg), "length": ds.meta.length, "n_classes": ds.meta.n_classes,
-                    "tokenizer": tokenizer.state_dict(), "priors": {b: p.state_dict() for b, p in priors.items()},
-                    "history": history, "mean": ds.meta.mean, "std": ds.meta.std, "dataset": ds.meta.name,
-                    "seed": seed}, final)
-    return TrainedPrior(tokenizer, priors, history, final, cfg, ds.meta.mean, ds.meta.std)
+        atomic_save({"config": to_dict(cfg), "length": ds.meta.length, "n_classes": ds.meta.n_classes,
+                     "tokenizer": tokenizer.state_dict(), "priors": {b: p.state_dict() for b, p in priors.items()},
+                     "history": history, "mean": ds.meta.mean, "std": ds.meta.std, "dataset": ds.meta.name,
+                     "seed": seed, "fingerprint": ds.meta.fingerprint, "key": _key_text(key),
+                     "best_epoch": best_epoch, "best_val_loss": best_val}, final)
+        (folder / "last.pt").unlink(missing_ok=True)
+    return TrainedPrior(tokenizer, priors, history, final, cfg, ds.meta.mean, ds.meta.std, best_epoch, best_val)
 
 
-def load_prior(path, *, device=None) -> TrainedPrior:
-    """Rebuild tokenizer and prior(s) from a prior checkpoint alone."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    cfg = from_dict(state["config"])
-    tokenizer = Tokenizer(config=cfg.tokenizer, length=state["length"])
-    tokenizer.load_state_dict(state["tokenizer"])
-    priors = _build_priors(tokenizer, cfg, state["n_classes"])
-    for b, p in priors.items():
-        p.load_state_dict(state["priors"][b])
+def load_prior(path, *, device=None, state: dict | None = None) -> TrainedPrior:
+    """Rebuild tokenizer and prior(s) from a prior checkpoint alone.
+
+    Raises :class:`CheckpointError` (naming the file) when it cannot be read or rebuilt.
+    """
+    state = _read_final(Path(path)) if state is None else state
+    try:
+        cfg = from_dict(state["config"])
+        tokenizer = Tokenizer(config=cfg.tokenizer, length=state["length"])
+        tokenizer.load_state_dict(state["tokenizer"])
+        priors = _build_priors(tokenizer, cfg, state["n_classes"])
+        for b, p in priors.items():
+            p.load_state_dict(state["priors"][b])
+    except Exception as e:
+        raise CheckpointError(f"cannot rebuild a prior from {path} ({_one_line(e)}); delete it to retrain") from e
     device = device or default_device()
     tokenizer.to(device).eval()
     priors = {b: p.to(device).eval() for b, p in priors.items()}
-    return TrainedPrior(tokenizer, priors, state["history"], Path(path), cfg, state["mean"], state["std"])
+    return TrainedPrior(tokenizer, priors, state["history"], Path(path), cfg, state["mean"], state["std"],
+                        state.get("best_epoch"), state.get("best_val_loss"))

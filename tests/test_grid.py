@@ -1,0 +1,167 @@
+"""The grid engine, result part files and the typed run identity."""
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import pandas as pd
+import pytest
+import torch
+
+from tsvq.config import get_config
+from tsvq.data import load_ucr
+from tsvq.experiments import STAGE1_SETTINGS, as_setting
+from tsvq.grid import execute, plan, run_unit
+from tsvq.identity import PRIORS, RunId, Setting
+from tsvq.results import load_table, merge_parts, read_table, ResultsError, write_part
+
+SMALL = [("none", "none"), ("vibcreg", "slice")]
+
+
+@pytest.fixture(scope="module")
+def gunpoint():
+    return load_ucr("GunPoint")
+
+
+# ----------------------------------------------------------------------------------------------- identity
+
+
+@pytest.mark.parametrize("setting", [as_setting(s) for s in STAGE1_SETTINGS] + [
+    Setting("vibcreg", "slice", (("weight", 0.1),)),
+    Setting("vibcreg", "slice", (("weight", 0.1), ("stage1_epochs", 50), ("proj_dim", 1024))),
+    Setting("none", "none", (("tokenizer_hidden_dim", 64), ("tokenizer_n_res_blocks", 4), ("stage1_epochs", 50))),
+    Setting("barlowtwins", "warp", (("aug_recon_weight", 1e-05),)),
+])
+def test_setting_and_run_id_round_trip(setting):
+    assert Setting.parse(setting.name) == setting
+    for prior in (None, *PRIORS):
+        run = RunId("ECG5000", 3, setting, prior, "cpu")
+        assert RunId.parse(str(run)) == run
+
+
+def test_legacy_names_parse_to_the_setting_they_name():
+    s = Setting.parse("vibcreg-slice-weight0.1")
+    assert (s.ssl, s.aug, dict(s.overrides)) == ("vibcreg", "slice", {"weight": 0.1})
+    cfg = s.config("cpu")
+    assert cfg.ssl.method == "vibcreg" and cfg.ssl.augmentation == "slice" and cfg.ssl.weight == 0.1
+    assert Setting.parse("naive-stage1_epochs50").config("cpu").stage1.epochs == 50
+    with pytest.raises(ValueError, match="override"):
+        Setting.parse("vibcreg-slice-bogus3")
+    with pytest.raises(ValueError, match="augmentation"):
+        Setting("vibcreg", "none")
+
+
+def test_thesis_prior_is_the_token_prior_with_the_thesis_masking():
+    cfg = RunId("GunPoint", 0, Setting(), "token_thesis", "cpu").config()
+    assert cfg.prior.variant == "token" and cfg.prior.masking == "thesis"
+    assert RunId("GunPoint", 0, Setting(), "token", "cpu").config().prior.masking == "cosine"
+
+
+def test_cache_key_changes_exactly_with_the_weights(gunpoint):
+    run = RunId("GunPoint", 0, Setting("vibcreg", "slice"), "token", "cpu")
+    base = run.config_hash(gunpoint)
+    from tsvq.train import prior_key
+
+    def key(**sections):
+        return prior_key(gunpoint, run.setting.config("cpu", "token", **sections), 0)
+
+    same = key()
+    assert key(prior={"T": 3}) == same and key(prior={"choice_temperature": 1.0}) == same
+    assert key(eval={"rocket_kernels": 84}) == same
+    assert key(stage2={"ckpt_every": 7}) == same
+    assert key(stage2={"lr": 5e-4}) != same and key(ssl={"weight": 0.5}) != same
+    assert key(prior={"masking": "thesis"}) != same
+    assert RunId("GunPoint", 1, run.setting, "token", "cpu").config_hash(gunpoint) != base
+    other = load_ucr("GunPoint", val_fraction=0.3)
+    assert run.config_hash(other) != base  # other data: another model
+
+
+# ----------------------------------------------------------------------------------------------- part files
+
+
+def _writer(args):
+    table, worker, n = args
+    for i in range(n):
+        write_part(table, f"w{worker}-u{i}", [{"worker": worker, "unit": i, "value": worker * 1000 + i}])
+        merge_parts(table, ("worker", "unit"))
+
+
+@pytest.mark.parametrize("trial", range(3))
+def test_two_writers_of_one_table_lose_and_glue_nothing(tmp_path, trial):
+    table = tmp_path / "stage1.csv"
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_writer, [(table, 0, 40), (table, 1, 40)])
+    merge_parts(table, ("worker", "unit"))
+    df = read_table(table)
+    assert len(df) == 80 and not df.duplicated(["worker", "unit"]).any()
+    assert sorted(df["value"]) == sorted(w * 1000 + i for w in (0, 1) for i in range(40))
+    assert not (tmp_path / "parts").exists()
+
+
+def test_unmerged_parts_count_and_a_corrupt_table_is_named(tmp_path):
+    table = tmp_path / "t.csv"
+    write_part(table, "a", [{"k": 1, "v": 1.0}])
+    assert len(load_table(table, ("k",))) == 1 and not table.exists()
+    table.write_text('k,v\n1,"2\n')
+    with pytest.raises(ResultsError, match="t.csv"):
+        read_table(table)
+
+
+# ----------------------------------------------------------------------------------------------- engine
+
+
+def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    res = tmp_path / "results"
+    units = plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
+                 results_dir=res)
+    assert len(units) == 2 * 2 * (2 + 2 + 1)
+    out = execute(units, executor="debug", log_dir=tmp_path / "logs")
+    assert all(r["ok"] for r in out), [r for r in out if not r["ok"]]
+    for name in ("GunPoint", "ItalyPowerDemand"):
+        s1 = read_table(res / name / "smoke" / "stage1.csv")
+        s2 = read_table(res / name / "smoke" / "stage2.csv")
+        assert len(s1) == 4 and len(s2) == 4 and not (res / name / "smoke" / "parts").exists()
+        assert s1["config_hash"].str.len().eq(16).all() and s2["git_commit"].notna().all()
+        assert {"kid", "kid_std", "copy_rate", "token_entropy", "fid_ref", "eval_hash"} <= set(s2.columns)
+        ds = load_ucr(name)
+        for r in s2.itertuples():
+            assert r.config_hash == RunId(name, r.seed, r.setting, r.prior, "smoke").config_hash(ds)
+    assert plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
+                results_dir=res) == []
+
+
+def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=tmp_path / "r")
+    bad = units[0].__class__(RunId("NoSuchDataset", 0), "stage1", str(tmp_path / "r"))
+    out = execute([bad, *units], executor="debug", log_dir=tmp_path / "logs")
+    assert [r["ok"] for r in out] == [False, True]
+    assert "NoSuchDataset" in open(out[0]["log"]).read()
+
+
+def test_local_workers_write_one_table_without_losing_rows(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    units = plan(["GunPoint"], [0, 1], profile="smoke", settings=SMALL, stages=(1,), results_dir=tmp_path / "r")
+    out = execute(units, executor="local", workers=2, log_dir=tmp_path / "logs")
+    assert all(r["ok"] for r in out), out
+    df = read_table(tmp_path / "r" / "GunPoint" / "smoke" / "stage1.csv")
+    assert len(df) == 4 and not df.duplicated(["seed", "setting"]).any()
+
+
+def test_a_killed_unit_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, gunpoint):
+    from tsvq.train import train_tokenizer
+
+    torch.set_num_threads(1)
+    cfg = get_config("smoke", ssl={"method": "vibcreg", "augmentation": "slice"}, stage1={"epochs": 4})
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "a"))
+    whole = train_tokenizer(gunpoint, cfg, seed=0, progress=False).model.state_dict()
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "b"))
+    train_tokenizer(gunpoint, cfg, seed=0, progress=False, stop_after_epoch=2)  # killed after epoch 2
+    run = RunId("GunPoint", 0, Setting("vibcreg", "slice", (("stage1_epochs", 4),)), None, "smoke")
+    unit = plan(["GunPoint"], [0], profile="smoke", settings=[run.setting], stages=(1,),
+                results_dir=tmp_path / "r", threads=1)[0]
+    assert run_unit(unit)["ok"]
+    resumed = train_tokenizer(gunpoint, cfg, seed=0, progress=False).model.state_dict()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
+    assert len(pd.read_csv(tmp_path / "r" / "GunPoint" / "smoke" / "parts" / "stage1" /
+                           "GunPoint__smoke__seed0__vibcreg-slice-stage1_epochs4.csv")) == 1
