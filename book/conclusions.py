@@ -36,7 +36,7 @@ results_dir = "results"
 # %%
 from IPython.display import Markdown, display
 
-from tsvq import report
+from tsvq import book, report
 
 stage1 = report.collect(results_dir, "stage1.csv")
 stage2 = report.collect(results_dir, "stage2.csv")
@@ -118,3 +118,7 @@ Markdown(report.versus_markdown(stage2, report.RQ4_METRICS, within="prior", show
 # %%
 Markdown(report.markdown_list(report.describe_rq5(report.rq5_tests(stage2), show=["fid", "rocket_fid", "kid", "cas"])
                               if not stage2.empty else []))
+
+# %%
+book.reproduce("conclusions", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage1.csv", "stage2.csv", "rq3.csv"], all_datasets=True)

@@ -28,7 +28,9 @@ data_dir = None
 results_dir = "results"
 
 # %%
-from tsvq import plots
+from IPython.display import Markdown
+
+from tsvq import book, plots
 from tsvq.book import class_balance_table, dataset_table, results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
@@ -36,8 +38,8 @@ from tsvq.tokenizer import Tokenizer
 
 ds = load_ucr(dataset, data_dir, seed=seeds[0])
 meta = ds.meta
-print(f"{meta.name}: length {meta.length}, {meta.n_classes} classes, read from {meta.source}")
-print(f"scaling from TRAIN: mean {meta.mean:.4g}, std {meta.std:.4g}; VAL split seed {seeds[0]}")
+Markdown(f"{meta.name}: series of length {meta.length}, {meta.n_classes} classes. Scaling from TRAIN: mean "
+         f"{book.sig(meta.mean)}, std {book.sig(meta.std)}; the VAL split is drawn with seed {seeds[0]}.")
 
 # %% [markdown]
 # ## Splits
@@ -48,7 +50,7 @@ print(f"scaling from TRAIN: mean {meta.mean:.4g}, std {meta.std:.4g}; VAL split 
 # %%
 table = dataset_table(ds)
 table.to_csv(results_path(results_dir, dataset, profile, "datasets_splits.csv"))
-table
+book.table(table)
 
 # %% [markdown]
 # ## Tokens per series
@@ -58,30 +60,39 @@ table
 
 # %%
 tokenizer = Tokenizer(config=get_config(profile).tokenizer, length=meta.length)
-for band in tokenizer.band_names:
-    rows, cols = tokenizer.grid(band)
-    print(f"band {band!r}: {rows} frequency rows × {cols} time segments = {tokenizer.n_tokens(band)} tokens")
+Markdown("\n".join(f"- band `{band}`: {tokenizer.grid(band)[0]} frequency rows × {tokenizer.grid(band)[1]} time "
+                   f"segments = {tokenizer.n_tokens(band)} tokens" for band in tokenizer.band_names))
 
 # %% [markdown]
 # ## Examples per class
 #
-# A few TRAIN series of every class (thin lines) and the class mean (thick line), in the z-scaled units
-# the models see. What separates the classes (a level shift, a peak, a shape at one moment) is what
+# {numref}`fig-examples` shows a few TRAIN series of every class (thin lines) and the class mean (thick
+# line), in the z-scaled units the models see. What separates the classes (a level shift, a peak, a shape at one moment) is what
 # the tokens must preserve for the probes of RQ1 and for class-conditional generation.
 
 # %%
-plots.plot_examples_per_class(ds, seed=seeds[0])
+book.figure(plots.plot_examples_per_class(ds, seed=seeds[0]), "examples",
+            f"{dataset}: up to 8 TRAIN series per class (thin lines, drawn with seed {seeds[0]}) and the mean of "
+            f"all TRAIN series of the class (thick line), z-scaled; {meta.n_train} TRAIN series in all.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Class balance
 #
-# Series per class and split, with each class's share of its split. Imbalance shapes two metrics:
+# Series per class and split, with each class's share of its split (the table, and
+# {numref}`fig-balance`). Imbalance shapes two metrics:
 # the probes' accuracy, and CAS, whose synthetic training set follows the class counts of TRAIN.
 
 # %%
 balance = class_balance_table(ds)
 balance.to_csv(results_path(results_dir, dataset, profile, "datasets_balance.csv"))
-balance
+book.table(balance)
 
 # %%
-plots.plot_class_balance(ds)
+book.figure(plots.plot_class_balance(ds), "balance",
+            f"{dataset}: number of series per class in TRAIN ({meta.n_train}), VAL ({meta.n_val}) and TEST "
+            f"({meta.n_test}); VAL drawn from the official TRAIN with seed {seeds[0]}.", dataset=dataset)
+
+# %%
+book.reproduce("datasets", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["datasets_splits.csv", "datasets_balance.csv"])

@@ -23,17 +23,21 @@ data_dir = None
 results_dir = "results"
 
 # %%
-from tsvq import plots
+from tsvq import book, plots
 from tsvq.book import profile_table
 
 # %% [markdown]
-# The figure shows both stages. In stage 1 the original series (branch A) passes through the
+# {numref}`fig-architecture` shows both stages. In stage 1 the original series (branch A) passes through the
 # TimeVQVAE tokenizer; NC-VQVAE adds branch B, an augmented view that shares the encoder and the
 # decoder but skips the quantiser, and an SSL head that ties the two branches together. Stage 2 learns
 # a prior over the token grids of branch A and generates new ones.
 
 # %%
-plots.plot_architecture()
+book.figure(plots.plot_architecture(), "architecture",
+            "The two stages. Top: the NC-VQVAE tokenizer, whose branch A (original series) is the TimeVQVAE "
+            "tokenizer and whose branch B (an augmented view) shares the encoder and decoder but skips the "
+            "quantiser; the SSL head ties the pooled latents of the branches. Bottom: the MaskGIT prior over "
+            "the token grid of branch A, and sampling through the frozen stage-1 decoder.")
 
 # %% [markdown]
 # ## Stage 1: the TimeVQVAE tokenizer
@@ -264,4 +268,7 @@ plots.plot_architecture()
 # that differs between the three profiles; all others are the thesis values above.
 
 # %%
-profile_table()
+book.table(profile_table())
+
+# %%
+book.reproduce("method", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir)

@@ -38,7 +38,7 @@ results_dir = "results"
 import numpy as np
 from IPython.display import Markdown, display
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
@@ -48,10 +48,10 @@ from tsvq.train import n_epochs
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed: the seeds vary the models, not the data
 cfg = get_config(profile)
-print(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
-      f"{ds.meta.n_classes} classes")
-print(f"profile {profile!r}: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, codebook {cfg.tokenizer.codebook_size} × "
-      f"{cfg.tokenizer.hidden_dim}; seeds {list(seeds)}")
+n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
+         f"{ds.meta.n_classes} classes. Profile `{profile}`: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, "
+         f"codebook {cfg.tokenizer.codebook_size} × {cfg.tokenizer.hidden_dim}; {n_seeds}.")
 
 # %% [markdown]
 # ## The stage-1 grid
@@ -59,31 +59,28 @@ print(f"profile {profile!r}: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, cod
 # One row per tokenizer and seed is written to `stage1.csv` as it finishes; tokenizers already trained
 # are read from the cache, so re-running this chapter costs nothing. The table gives, per setting,
 # the probes' TEST accuracy, the TEST reconstruction error (time domain and STFT, on z-scaled data),
-# and the codebook perplexity (the effective number of codes in use). Tokenizers trained side by side
-# on another machine (`scripts/train_grid.py`, on a GPU or many cores) are read from the cache like any
-# other; the column `train_device` records where each one trained, since a GPU's weights match a
-# CPU's only to rounding.
+# and the codebook perplexity (the effective number of codes in use).
 
 # %%
 stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
                          progress=False)
 stage1 = stage1[stage1["seed"].isin(seeds)]
-if "train_device" in stage1:
-    where = stage1["train_device"].fillna("cpu").value_counts()
-    print("tokenizers trained on " + ", ".join(f"{device}: {n}" for device, n in where.items()))
 metrics = ["svm_accuracy", "knn_accuracy", "test_time_mse", "test_stft_mse", "perplexity"]
-report.summarize(stage1, metrics, cells_only=True)
+book.table(report.summarize(stage1, metrics, cells_only=True))
 
 # %% [markdown]
 # ## Probe accuracy against reconstruction error
 #
-# Bars are means over the seeds, error bars one standard deviation (none with a single seed). An SSL
-# setting answers RQ1 with "yes" when its probe bars stand above the naive one while its
-# reconstruction bar does not rise far above it.
+# {numref}`fig-probes` shows each setting's mean over the seeds with its 95 % interval (none with a
+# single seed), the naive tokenizer's mean as a dashed line. An SSL setting answers RQ1 with "yes" when
+# its probe accuracies lie to the right of the naive line while its reconstruction error does not lie
+# far to the right of it.
 
 # %%
-plots.plot_metric_bars(stage1, metrics=["svm_accuracy", "knn_accuracy", "test_time_mse"],
-                       title=f"{dataset}: TEST probe accuracy and reconstruction error ({profile})")
+book.figure(plots.plot_metric_points(stage1, metrics=["svm_accuracy", "knn_accuracy", "test_time_mse"]), "probes",
+            f"{dataset}, profile {profile}: TEST accuracy of the SVM and KNN probes on the pooled quantised "
+            f"latents ({ds.meta.n_test} TEST series) and TEST reconstruction MSE, per tokenizer setting: mean "
+            f"over {n_seeds} with its 95 % t-interval; dashed: the naive tokenizer's mean.", dataset=dataset)
 
 # %% [markdown]
 # ## Paired tests against the naive tokenizer
@@ -91,11 +88,18 @@ plots.plot_metric_bars(stage1, metrics=["svm_accuracy", "knn_accuracy", "test_ti
 # For every SSL setting and metric, the mean difference to the naive tokenizer over the seeds both ran
 # with (positive: higher than naive), its 95 % interval, the two-sided paired t-test p-value, the Holm
 # p-value over the whole table (one family: every setting × metric of this dataset) and the verdict.
-# With a single seed no test is possible and the table says so.
+# With a single seed no test is possible and the table says so. {numref}`fig-differences` draws the
+# same differences with their intervals.
 
 # %%
 tests = report.compare_family(stage1, report.RQ1_METRICS)
-report.tests_table(tests)
+book.table(report.tests_table(tests))
+
+# %%
+book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "differences",
+            f"{dataset}, profile {profile}: each SSL setting minus the naive tokenizer, paired on the seeds "
+            f"({n_seeds}), with the 95 % t-interval of the mean difference; filled: supported, half-filled: "
+            "suggestive, hollow: no evidence (Holm over this page's family).", dataset=dataset)
 
 # %% [markdown]
 # ## Choosing the SSL tokenizer for the figures
@@ -107,8 +111,9 @@ report.tests_table(tests)
 val = report.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val")
 val.to_csv(results_path(results_dir, dataset, profile, "rq1.csv"), index=False)
 ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
-print(f"SSL tokenizer shown below: {ssl} (highest mean VAL KNN accuracy); models of seed {seeds[0]}")
-report.summarize(val, ["val_svm_accuracy", "val_knn_accuracy"], cells_only=True)
+display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL KNN accuracy); the figures use "
+                 f"the models of seed {seeds[0]}."))
+book.table(report.summarize(val, ["val_svm_accuracy", "val_knn_accuracy"], cells_only=True))
 
 # %%
 models = {name: report.tokenizer_for(ds, profile=profile, setting=name, seed=seeds[0]) for name in ("naive", ssl)}
@@ -118,43 +123,55 @@ pick = np.concatenate([np.flatnonzero(ds.y_test == c)[:per_class] for c in range
 # %% [markdown]
 # ## Reconstructions
 #
-# A few TEST series of every class (black) with the reconstructions of both tokenizers (dashed). The
+# {numref}`fig-reconstructions`: a few TEST series of every class (black) with the reconstructions of
+# both tokenizers (dashed). The
 # SSL branch shares the encoder, codebook and decoder with the reconstruction task; what to look for
 # is whether the SSL tokenizer loses detail (peaks, sharp turns) that the naive one keeps.
 
 # %%
 x = ds.x_test[pick]
-plots.plot_reconstructions_compared(x, {name: report.reconstruct(m, x) for name, m in models.items()},
-                                    ds.y_test[pick], class_names=ds.meta.class_names,
-                                    title=f"{dataset}: TEST series and reconstructions (seed {seeds[0]})")
+book.figure(plots.plot_reconstructions_compared(x, {name: report.reconstruct(m, x) for name, m in models.items()},
+                                                ds.y_test[pick], class_names=ds.meta.class_names),
+            "reconstructions",
+            f"{dataset}: {len(pick)} TEST series (the first {per_class} of each class; black) and their reconstructions by "
+            f"the naive and the {ssl} tokenizer (dashed), models of seed {seeds[0]}; z-scaled values against "
+            "time step.", dataset=dataset)
 
 # %% [markdown]
 # ## Codebook usage
 #
-# How often each code is used on TEST, codes sorted by use. A codebook that collapses onto a few codes
+# {numref}`fig-codebook`: how often each code is used on TEST, codes sorted by use. A codebook that collapses onto a few codes
 # limits what the tokens can express; the thesis observed that the SSL branch tends to spread usage
 # and to decorrelate the codewords.
 
 # %%
-plots.plot_codebook_usage({name: codebook_stats(m, ds.x_test)["all"]["counts"] for name, m in models.items()})
+book.figure(plots.plot_codebook_usage({name: codebook_stats(m, ds.x_test)["all"]["counts"]
+                                       for name, m in models.items()}), "codebook",
+            f"{dataset}: share of the tokens of all {ds.meta.n_test} TEST series that each code takes, codes "
+            f"sorted by use, for the naive and the {ssl} tokenizer of seed {seeds[0]}.", dataset=dataset)
 
 # %% [markdown]
 # ## Maps of the pooled latents
 #
 # The pooled TEST latents (at most 1000 series, drawn with the first seed) projected to two dimensions
-# with PCA (linear: what a linear probe can see) and t-SNE (neighbourhoods: what KNN sees), coloured
-# by class. Classes that form separate groups are what the probes' accuracy measures.
+# with PCA (linear: what a linear probe can see, {numref}`fig-pca`) and t-SNE (neighbourhoods: what KNN
+# sees, {numref}`fig-tsne`), coloured by class. Classes that form separate groups are what the probes' accuracy measures.
 
 # %%
 rng = np.random.default_rng(seeds[0])
 sub = np.sort(rng.permutation(len(ds.x_test))[:1000])
 features = {name: pooled_features(m, ds.x_test[sub]) for name, m in models.items()}
-plots.plot_latent_maps({f"{name} — PCA": embed_2d(f, method="pca", seed=seeds[0]) for name, f in features.items()},
-                       ds.y_test[sub], class_names=ds.meta.class_names, title=f"{dataset}: pooled TEST latents, PCA")
+book.figure(plots.plot_latent_maps({name: embed_2d(f, method="pca", seed=seeds[0]) for name, f in features.items()},
+                                   ds.y_test[sub], class_names=ds.meta.class_names), "pca",
+            f"{dataset}: the pooled quantised latents of {len(sub)} TEST series projected on their first two "
+            f"principal components, per tokenizer (seed {seeds[0]}), coloured by class.", dataset=dataset)
 
 # %%
-plots.plot_latent_maps({f"{name} — t-SNE": embed_2d(f, method="tsne", seed=seeds[0]) for name, f in features.items()},
-                       ds.y_test[sub], class_names=ds.meta.class_names, title=f"{dataset}: pooled TEST latents, t-SNE")
+book.figure(plots.plot_latent_maps({name: embed_2d(f, method="tsne", seed=seeds[0]) for name, f in features.items()},
+                                   ds.y_test[sub], class_names=ds.meta.class_names), "tsne",
+            f"{dataset}: t-SNE map of the pooled quantised latents of {len(sub)} TEST series, per tokenizer (seed "
+            f"{seeds[0]}), coloured by class; distances between groups are not meaningful, neighbourhoods are.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Beside the thesis
@@ -165,10 +182,8 @@ plots.plot_latent_maps({f"{name} — t-SNE": embed_2d(f, method="tsne", seed=see
 
 # %%
 beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"])
-if beside.empty:
-    print(f"The thesis reports no numbers for {dataset}.")
-else:
-    display(beside[["setting", "metric", "tsvq", "thesis", "difference"]])
+(Markdown(f"The thesis reports no numbers for {dataset}.") if beside.empty
+ else book.table(beside[["setting", "metric", "tsvq", "thesis", "difference"]]))
 
 # %% [markdown]
 # ## Beyond the thesis' settings: a search on validation data
@@ -194,16 +209,21 @@ else:
 selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
 selection = selection[selection["seed"].isin(seeds)] if not selection.empty else selection
 if selection.empty:
-    print(f"no validation search for {dataset} ({profile}) with seeds {seeds}")
-for metric in ("cv_knn_accuracy", "cv_svm_accuracy"):
-    display(Markdown(report.describe_selection(selection, metric)))
-(report.summarize(selection, ["cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"], cells_only=True)
- if not selection.empty else None)
+    display(Markdown(f"No validation search was run for {dataset} at this profile and these seeds."))
+else:
+    for metric in ("cv_knn_accuracy", "cv_svm_accuracy"):
+        display(Markdown(report.describe_selection(selection, metric)))
+    display(book.table(report.summarize(selection, ["cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"],
+                                        cells_only=True)))
 
 # %%
-(plots.plot_tradeoff(selection, x="val_time_mse", y="cv_knn_accuracy",
-                     title=f"{dataset}: cross-validated KNN (TRAIN ∪ VAL) against VAL reconstruction")
- if not selection.empty else None)
+if not selection.empty:
+    display(book.figure(
+        plots.plot_tradeoff(selection, x="val_time_mse", y="cv_knn_accuracy"), "selection",
+        f"{dataset}, profile {profile}: KNN accuracy cross-validated on TRAIN ∪ VAL (5 folds) against the VAL "
+        f"reconstruction MSE, per setting of the validation search: mean over the seeds with 95 % t-intervals; "
+        "each setting's variants share its colour, with one marker each; grey star: the naive tokenizer.",
+        dataset=dataset, intro="{ref} puts the validation search's settings side by side."))
 
 # %% [markdown]
 # ## Quantised or not
@@ -217,10 +237,10 @@ for metric in ("cv_knn_accuracy", "cv_svm_accuracy"):
 feature_probes = read_table(results_path(results_dir, dataset, profile, "feature_probes.csv"))
 if not feature_probes.empty:
     feature_probes = feature_probes[feature_probes["seed"].isin(seeds)]
-if feature_probes.empty:
-    print(f"no quantised/unquantised comparison for {dataset} ({profile}) with seeds {seeds}")
-(report.summarize(feature_probes, ["knn_accuracy", "svm_accuracy"], by=("setting", "features"), cells_only=True)
- if not feature_probes.empty else None)
+(Markdown(f"No comparison of quantised and unquantised features was run for {dataset} at this profile.")
+ if feature_probes.empty else
+ book.table(report.summarize(feature_probes, ["knn_accuracy", "svm_accuracy"], by=("setting", "features"),
+                             cells_only=True)))
 
 # %% [markdown]
 # ## Longer training, and the thesis' settings
@@ -245,11 +265,11 @@ paper = read_table(results_path(results_dir, dataset, "paper", "stage1.csv")) if
 longer = longer.sort_values("epochs", kind="stable") if not longer.empty else longer
 for name, table in [(f"{profile} networks, longer training", longer), ("paper profile", paper)]:
     if table.empty:
-        print(f"{name}: no results for {dataset}")
+        display(Markdown(f"- {name}: no results for {dataset}"))
         continue
-    print(f"{name}:")
-    display(report.summarize(table, ["knn_accuracy", "svm_accuracy", "test_time_mse", "train_seconds"],
-                             by=("epochs", "setting"), cells_only=True))
+    display(Markdown(f"**{name}**"))
+    display(book.table(report.summarize(table, ["knn_accuracy", "svm_accuracy", "test_time_mse"],
+                                        by=("epochs", "setting"), cells_only=True)))
 
 # %% [markdown]
 # Paired against the naive tokenizer trained for as long (SSL − naive), with interval, Holm p (one
@@ -259,7 +279,8 @@ for name, table in [(f"{profile} networks, longer training", longer), ("paper pr
 for table in (longer, paper):
     if not table.empty:
         same_epochs = table.assign(setting=table["setting"].str.replace(r"-stage1_epochs\d+", "", regex=True))
-        display(report.tests_table(report.compare_family(same_epochs, report.RQ1_METRICS, within="epochs")))
+        display(book.table(report.tests_table(report.compare_family(same_epochs, report.RQ1_METRICS,
+                                                                    within="epochs"))))
 
 # %% [markdown]
 # ## Reading the result
@@ -270,3 +291,7 @@ for table in (longer, paper):
 
 # %%
 Markdown(report.markdown_list(report.describe_versus(tests, higher_is_better=report.RQ1_METRICS)))
+
+# %%
+book.reproduce("rq1", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage1.csv", "rq1.csv", "selection.csv", "feature_probes.csv", "stage1_longer_training.csv"])

@@ -32,7 +32,7 @@ results_dir = "results"
 import torch
 from IPython.display import Markdown
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 from tsvq.augment import AUGMENTATIONS, augment
 from tsvq.book import results_path
 from tsvq.data import load_ucr
@@ -42,12 +42,13 @@ ds = load_ucr(dataset, data_dir)  # the VAL split of RQ1: one split for every se
 stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
                          progress=False)
 stage1 = stage1[stage1["seed"].isin(seeds)]
-print(f"{dataset} ({profile}): {len(stage1)} tokenizer runs, seeds {sorted(stage1['seed'].unique().tolist())}")
+n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, {n_seeds}.")
 
 # %% [markdown]
 # ## The three augmentations
 #
-# Three TRAIN series (grey) and one draw of each augmentation (colour). *warp* stretches a random
+# {numref}`fig-augmentations`: three TRAIN series (light grey) and one draw of each augmentation (dark). *warp* stretches a random
 # window of 40 % of the series by a factor in $[0.9, 2]$ and rescales the amplitude by
 # $1 + \mathcal{N}(0, 0.2^2)$; *slice* cuts the series at three random points and permutes the four
 # pieces; *gauss* adds $\mathcal{N}(0, 0.05^2)$ noise at every step. The SSL loss asks the pooled latent
@@ -58,40 +59,52 @@ print(f"{dataset} ({profile}): {len(stage1)} tokenizer runs, seeds {sorted(stage
 # %%
 x = torch.as_tensor(ds.x_train[:3])
 views = {name: augment(x, name, torch.Generator().manual_seed(seeds[0])).numpy() for name in AUGMENTATIONS}
-plots.plot_augmentations(x.numpy(), views, title=f"{dataset}: one draw of each augmentation")
+book.figure(plots.plot_augmentations(x.numpy(), views), "augmentations",
+            f"{dataset}: the first three TRAIN series (light grey) and one augmented view of each (dark), one "
+            f"column per augmentation, drawn with seed {seeds[0]}; z-scaled values against time step.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Reconstruction against probe accuracy
 #
-# One point per setting: the TEST reconstruction error (time domain) against the TEST KNN and SVM
-# accuracy of the pooled latents, mean ± std over seeds. A setting to the upper left of the naive
+# One point per setting: the TEST reconstruction error (time domain) against the TEST KNN
+# ({numref}`fig-tradeoff-knn`) and SVM ({numref}`fig-tradeoff-svm`) accuracy of the pooled latents,
+# mean over seeds with 95 % intervals. A setting to the upper left of the naive
 # tokenizer gains class information at no reconstruction cost; to the upper right it trades one
 # for the other.
 
 # %%
-plots.plot_tradeoff(stage1, x="test_time_mse", y="knn_accuracy",
-                    title=f"{dataset}: reconstruction against KNN accuracy ({profile})")
+book.figure(plots.plot_tradeoff(stage1, x="test_time_mse", y="knn_accuracy"), "tradeoff-knn",
+            f"{dataset}, profile {profile}: TEST KNN accuracy against TEST reconstruction MSE per tokenizer "
+            f"setting ({ds.meta.n_test} TEST series), mean over {n_seeds} with 95 % t-intervals; grey star: naive.",
+            dataset=dataset)
 
 # %%
-plots.plot_tradeoff(stage1, x="test_time_mse", y="svm_accuracy",
-                    title=f"{dataset}: reconstruction against SVM accuracy ({profile})")
+book.figure(plots.plot_tradeoff(stage1, x="test_time_mse", y="svm_accuracy"), "tradeoff-svm",
+            f"{dataset}, profile {profile}: TEST SVM accuracy against TEST reconstruction MSE per tokenizer "
+            f"setting ({ds.meta.n_test} TEST series), mean over {n_seeds} with 95 % t-intervals; grey star: naive.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Each augmentation with each SSL loss
 #
-# Bars by augmentation, one colour per SSL loss, the naive tokenizer's mean as a dotted line.
+# {numref}`fig-by-augmentation`: points by augmentation, one colour per SSL loss (each in the colour
+# of its slice setting), with 95 % intervals over the seeds; the naive tokenizer's mean is the dotted line.
 
 # %%
 ssl_runs = stage1[stage1["setting"] != "naive"]
 naive = stage1[stage1["setting"] == "naive"]
 metrics = ["knn_accuracy", "svm_accuracy", "test_time_mse", "perplexity"]
-plots.plot_grouped_bars(ssl_runs, metrics=metrics, x="aug", hue="ssl",
-                        references={m: {"naive": naive[m].mean()} for m in metrics},
-                        title=f"{dataset}: SSL settings by augmentation ({profile})")
+book.figure(plots.plot_grouped_points(ssl_runs, metrics=metrics, x="aug", hue="ssl",
+                                      references={m: {"naive": naive[m].mean()} for m in metrics}),
+            "by-augmentation",
+            f"{dataset}, profile {profile}: TEST KNN and SVM accuracy, TEST reconstruction MSE and codebook "
+            f"perplexity of the SSL tokenizers by augmentation and SSL loss, mean over {n_seeds} with 95 % "
+            "t-intervals; dotted line: the naive tokenizer's mean.", dataset=dataset)
 
 # %%
-report.summarize(stage1, metrics + ["test_stft_mse", "mean_abs_corr_off_diagonal"], by=("aug", "ssl"),
-                 cells_only=True)
+book.table(report.summarize(stage1, metrics + ["test_stft_mse", "mean_abs_corr_off_diagonal"], by=("aug", "ssl"),
+                            cells_only=True))
 
 # %% [markdown]
 # ## Paired tests per setting
@@ -101,21 +114,29 @@ report.summarize(stage1, metrics + ["test_stft_mse", "mean_abs_corr_off_diagonal
 # verdicts); the perplexity, which RQ1 does not test, is summarised above.
 
 # %%
-report.tests_table(report.compare_family(stage1, report.RQ1_METRICS))
+book.table(report.tests_table(report.compare_family(stage1, report.RQ1_METRICS)))
 
 # %% [markdown]
 # ## Each augmentation, averaged over the SSL losses
 #
 # Per seed, the two SSL losses that share an augmentation are averaged, which isolates the
 # augmentation's effect; the paired test is again against the naive tokenizer (`aug = none`) on the
-# same seeds, Holm over every augmentation × metric of this table (RQ2's family). The
+# same seeds, Holm over every augmentation × metric of this table (RQ2's family), drawn in
+# {numref}`fig-augmentation-differences`. The
 # per-augmentation means are written to `rq2.csv`.
 
 # %%
 per_aug = report.per_augmentation(stage1, report.RQ2_METRICS)
 per_aug.to_csv(results_path(results_dir, dataset, profile, "rq2.csv"), index=False)
 tests = report.compare_family(per_aug, report.RQ2_METRICS, baseline="none", by="aug")
-report.tests_table(tests)
+book.table(report.tests_table(tests))
+
+# %%
+book.figure(plots.plot_differences(tests, metrics=["knn_accuracy", "svm_accuracy", "test_time_mse"], by="aug",
+                                   baseline="naive"), "augmentation-differences",
+            f"{dataset}, profile {profile}: each augmentation (averaged over the two SSL losses) minus the naive "
+            f"tokenizer, paired on the seeds ({n_seeds}), with 95 % t-intervals; filled: supported, half-filled: "
+            "suggestive, hollow: no evidence.", dataset=dataset)
 
 # %% [markdown]
 # ## Reading the result
@@ -129,3 +150,7 @@ report.tests_table(tests)
 # %%
 Markdown(report.markdown_list(report.describe_versus(tests, higher_is_better=report.RQ2_METRICS, by="aug",
                                                      baseline="none")))
+
+# %%
+book.reproduce("rq2", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage1.csv", "rq2.csv"])

@@ -12,10 +12,8 @@
 # **Question.** If the SSL branch makes tokens carry class-level semantics, is the prior over those
 # tokens easier to learn: does its validation loss fall faster, or lower?
 #
-# **How this chapter answers it.** For the naive tokenizer and the VIbCReg-slice tokenizer
-# (`STAGE2_SETTINGS`; VIbCReg-slice had the best VAL probe accuracy of the ECG5000 stage-1 grid) and
-# every seed, both
-# stage-2 priors are trained on its tokens: the *token* prior (learned token embeddings, TimeVQVAE)
+# **How this chapter answers it.** For every tokenizer of the stage-2 grid (`STAGE2_SETTINGS`) and
+# every seed, both stage-2 priors are trained on its tokens: the *token* prior (learned token embeddings, TimeVQVAE)
 # and the *embedding* prior (a trainable copy of the codebook as input, NC-VQVAE). After every
 # validation pass the masked-token cross-entropy on the VAL split is recorded, with masks from a
 # fixed seed so that epochs are comparable. This chapter reads those curves (`prior_curves.csv`) and
@@ -50,7 +48,7 @@ import math
 
 from IPython.display import Markdown
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
@@ -67,18 +65,23 @@ curves = read_table(results_path(results_dir, dataset, profile, "prior_curves.cs
 curves = curves[curves["seed"].isin(seeds)].drop_duplicates(["seed", "setting", "prior", "epoch"], keep="last")
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
-print(f"{dataset} ({profile}): {len(stage2)} prior runs, {n_epochs(cfg.stage2, len(ds.x_train))} epochs each, seeds {list(seeds)}; "
-      f"uniform guess {log_k:.3f} nats")
+n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+Markdown(f"{dataset}, profile `{profile}`: every prior trains for {n_epochs(cfg.stage2, len(ds.x_train))} epochs; "
+         f"{n_seeds}. A uniform guess scores {log_k:.3f} nats per token.")
 
 # %% [markdown]
 # ## VAL loss against epoch
 #
-# Mean over seeds (line) ± one standard deviation (band), one panel per prior; the naive tokenizer is
-# the thick black line. Below it means easier to predict.
+# {numref}`fig-curves`: mean over seeds (line) ± one standard deviation (band), one panel per prior;
+# the naive tokenizer is the thick grey line. Below it means easier to predict.
 
 # %%
-plots.plot_prior_curves(curves, panel="prior", line="setting", reference=log_k,
-                        reference_label=f"log K = {log_k:.2f} (uniform guess)")
+book.figure(plots.plot_prior_curves(curves, panel="prior", line="setting", reference=log_k,
+                                    reference_label=f"log K = {log_k:.2f} nats (uniform guess)"), "curves",
+            f"{dataset}, profile {profile}: masked-token cross-entropy of each prior on the VAL split "
+            f"({ds.meta.n_val} series) against epoch, per tokenizer setting: mean over {n_seeds} (line) ± one "
+            "standard deviation (band; with more than three settings only the naive band); dotted: log K.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Speed of convergence
@@ -93,7 +96,8 @@ plots.plot_prior_curves(curves, panel="prior", line="setting", reference=log_k,
 speed = report.convergence(curves, reference="naive", within="prior", by="setting", rel=0.05)
 speed.assign(dataset=dataset, profile=profile).to_csv(results_path(results_dir, dataset, profile, "rq3.csv"),
                                                        index=False)
-report.summarize(speed, ["epochs_to_reference", "epochs_to_own_best"], by=("prior", "setting"), cells_only=True)
+book.table(report.summarize(speed, ["epochs_to_reference", "epochs_to_own_best"], by=("prior", "setting"),
+                            cells_only=True))
 
 # %% [markdown]
 # ## Final and best VAL loss
@@ -105,8 +109,8 @@ report.summarize(speed, ["epochs_to_reference", "epochs_to_own_best"], by=("prio
 stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
                          progress=False)
 runs = stage2.merge(stage1[["seed", "setting", "perplexity"]], on=["seed", "setting"], how="left")
-report.summarize(runs, ["final_val_loss", "best_val_loss", "best_epoch", "perplexity"], by=("prior", "setting"),
-                 cells_only=True)
+book.table(report.summarize(runs, ["final_val_loss", "best_val_loss", "best_epoch", "perplexity"],
+                            by=("prior", "setting"), cells_only=True))
 
 # %% [markdown]
 # ## Loss against the entropy of the tokens
@@ -118,7 +122,7 @@ report.summarize(runs, ["final_val_loss", "best_val_loss", "best_epoch", "perple
 # Older tables without `token_entropy` show it as missing.
 
 # %%
-report.entropy_table(stage2, speed)
+book.table(report.entropy_table(stage2, speed))
 
 # %% [markdown]
 # ## Paired tests against the naive tokenizer
@@ -129,7 +133,7 @@ report.entropy_table(stage2, speed)
 
 # %%
 tests = report.rq3_tests(stage2, speed)
-report.tests_table(tests)
+book.table(report.tests_table(tests))
 
 # %% [markdown]
 # ## Reading the result
@@ -140,3 +144,7 @@ report.tests_table(tests)
 
 # %%
 Markdown(report.markdown_list(report.describe_versus(tests, higher_is_better=report.RQ3_METRICS)))
+
+# %%
+book.reproduce("rq3", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage2.csv", "prior_curves.csv", "stage1.csv", "rq3.csv"])

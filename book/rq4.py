@@ -51,9 +51,9 @@ results_dir = "results"
 # %%
 import numpy as np
 import pandas as pd
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, reference_quality, run_stage2_grid
 
@@ -65,20 +65,21 @@ for seed in seeds:
     anchors = reference_quality(ds, profile=profile, seed=seed, results_dir=results_dir, progress=False)
 anchors = anchors[anchors["seed"].isin(seeds)]
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first()
-print(f"{dataset} ({profile}): {len(stage2)} prior runs; the FCN evaluator classifies TEST with accuracy "
-      + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()))
+n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+Markdown(f"{dataset}, profile `{profile}`, {n_seeds}. The FCN evaluator classifies TEST with accuracy "
+         + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + ".")
 
 # %% [markdown]
 # ## Sample quality per setting
 #
 # Mean ± std over seeds for every prior and tokenizer, the anchors at the bottom (CAS is not defined
 # for noise, which has no classes). FID and IS mean what they say only as far as the evaluator
-# separates the classes: its TEST accuracy is printed above.
+# separates the classes: its TEST accuracy is given above.
 
 # %%
 metrics = [m for m in ["fid", "rocket_fid", "kid", "kid_std", "is_mean", "cas", "copy_rate"] if m in stage2]
 rows = pd.concat([stage2, anchors.assign(prior="anchor", setting=anchors["reference"])], ignore_index=True)
-report.summarize(rows, metrics, by=("prior", "setting"), cells_only=True)
+book.table(report.summarize(rows, metrics, by=("prior", "setting"), cells_only=True))
 
 # %% [markdown]
 # ## Do the samples sit between the anchors?
@@ -107,10 +108,11 @@ for seed, a in anchors.groupby("seed"):
             row["recon TEST ≤ priors"] = bool(row["recon TEST"] <= samples.min())
         order.append(row)
 order = pd.DataFrame(order)
-print(f"real TRAIN < every prior < noise in {order['real < priors < noise'].sum()} of {len(order)} (seed, distance) "
-      "cases" + (f"; TEST reconstructions at or below every prior in {order['recon TEST ≤ priors'].sum()}"
-                 if "recon TEST ≤ priors" in order else ""))
-order.round(3)
+display(Markdown(
+    f"Real TRAIN < every prior < noise in {order['real < priors < noise'].sum()} of {len(order)} (seed, distance) "
+    "cases" + (f"; TEST reconstructions at or below every prior in {order['recon TEST ≤ priors'].sum()}"
+               if "recon TEST ≤ priors" in order else "") + "."))
+book.table(order)
 
 # %% [markdown]
 # ### At equal size
@@ -122,31 +124,40 @@ order.round(3)
 # the gap between the two reconstruction rows is the tokenizer's own TRAIN–TEST gap.
 
 # %%
-equal_size_quality(ds, profile=profile, seed=seeds[0], settings=STAGE2_SETTINGS, priors=PRIORS).round(3)
+book.table(equal_size_quality(ds, profile=profile, seed=seeds[0], settings=STAGE2_SETTINGS, priors=PRIORS))
 
 # %% [markdown]
-# ## Bars
+# ## Per tokenizer and prior
 #
-# One group per tokenizer, one colour per prior; the horizontal lines are the anchors. A tokenizer
-# that helps generation pulls FID and ROCKET-FID down towards the real-data line and CAS up towards
-# it.
+# {numref}`fig-quality`: one group of points per tokenizer, one colour per prior, each a mean over the
+# seeds with its 95 % interval; the labelled horizontal lines are the anchors. A tokenizer that helps
+# generation pulls FID and ROCKET-FID down towards the real-data line and CAS up towards it.
 
 # %%
 bars = [m for m in metrics if m != "kid_std"]
 lines = {m: {name: v for name, v in anchors.groupby("reference", sort=False)[m].mean().items() if np.isfinite(v)}
          for m in bars if m in anchors}
-plots.plot_grouped_bars(stage2, metrics=bars, x="setting", hue="prior", references=lines,
-                        title=f"{dataset}: sample quality per tokenizer and prior ({profile})")
+book.figure(plots.plot_grouped_points(stage2, metrics=bars, x="setting", hue="prior", references=lines), "quality",
+            f"{dataset}, profile {profile}: sample quality per tokenizer setting and prior, mean over {n_seeds} "
+            "with 95 % t-intervals (FID and ROCKET-FID on a log axis); the lines are the same metrics for real "
+            "TRAIN series, reconstructions and Gaussian noise (the anchors).", dataset=dataset)
 
 # %% [markdown]
 # ## Paired tests against the naive tokenizer
 #
 # Within each prior, each SSL tokenizer against the naive one on the same seeds (setting − naive; for
-# FID, ROCKET-FID and KID negative is better, for IS and CAS positive), Holm over the whole table.
+# FID, ROCKET-FID and KID negative is better, for IS and CAS positive), Holm over the whole table;
+# {numref}`fig-quality-differences` draws the differences with their intervals.
 
 # %%
 tests = report.compare_family(stage2, report.RQ4_METRICS, within="prior")
-report.tests_table(tests)
+book.table(report.tests_table(tests))
+
+# %%
+book.figure(plots.plot_differences(tests, metrics=["fid", "rocket_fid", "cas"], hue="prior"), "quality-differences",
+            f"{dataset}, profile {profile}: each SSL tokenizer minus the naive one under the same prior (colour), "
+            f"paired on the seeds ({n_seeds}), with 95 % t-intervals; filled: supported, half-filled: "
+            "suggestive, hollow: no evidence.", dataset=dataset)
 
 # %% [markdown]
 # ## Each augmentation, averaged over the SSL losses
@@ -155,7 +166,7 @@ report.tests_table(tests)
 
 # %%
 per_aug = stage2.groupby(["prior", "seed", "aug"], sort=False)[bars].mean().reset_index()
-report.summarize(per_aug, bars, by=("prior", "aug"), cells_only=True)
+book.table(report.summarize(per_aug, bars, by=("prior", "aug"), cells_only=True))
 
 # %% [markdown]
 # ## Real and synthetic series
@@ -164,22 +175,30 @@ report.summarize(per_aug, bars, by=("prior", "aug"), cells_only=True)
 # embedding prior (the pairing of NC-VQVAE) with the naive tokenizer and with one SSL tokenizer. The
 # SSL tokenizer is the one whose embedding prior reached the lowest VAL loss (mean over seeds): a
 # choice made on validation data, not on the metrics above. Samples come from the models of the
-# first seed, in z-scaled units.
+# first seed, in z-scaled units: {numref}`fig-samples-naive` and {numref}`fig-samples-ssl`.
 
 # %%
 ssl = report.best_setting(stage2[stage2["prior"] == "embedding"], "best_val_loss")
 labels = np.repeat(np.arange(ds.meta.n_classes), 5)
 samples = {name: report.prior_for(ds, profile=profile, setting=name, prior="embedding", seed=seeds[0])
            .sample(len(labels), labels=labels, seed=seeds[0])["x"] for name in ("naive", ssl)}
-print(f"SSL tokenizer shown: {ssl} (lowest mean VAL loss of the embedding prior)")
+Markdown(f"The SSL tokenizer shown is **{ssl}** (lowest mean VAL loss of the embedding prior).")
 
 # %%
-plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples["naive"], labels, class_names=ds.meta.class_names,
-                             title=f"{dataset}: naive tokenizer + embedding prior")
+book.figure(plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples["naive"], labels,
+                                         class_names=ds.meta.class_names, color=plots.setting_color("naive")),
+            "samples-naive",
+            f"{dataset}: up to 5 real TRAIN series per class (left) and 5 class-conditional samples of the "
+            f"embedding prior on the naive tokenizer (right), models of seed {seeds[0]}; each row on one y-scale.",
+            dataset=dataset)
 
 # %%
-plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples[ssl], labels, class_names=ds.meta.class_names,
-                             title=f"{dataset}: {ssl} tokenizer + embedding prior")
+book.figure(plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples[ssl], labels,
+                                         class_names=ds.meta.class_names, color=plots.setting_color(ssl)),
+            "samples-ssl",
+            f"{dataset}: up to 5 real TRAIN series per class (left) and 5 class-conditional samples of the "
+            f"embedding prior on the {ssl} tokenizer (right), models of seed {seeds[0]}; each row on one y-scale.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## Reading the result
@@ -192,3 +211,7 @@ plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples[ssl], labels, class
 
 # %%
 Markdown(report.markdown_list(report.describe_versus(tests, higher_is_better=report.RQ4_METRICS)))
+
+# %%
+book.reproduce("rq4", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage2.csv", "reference_quality.csv"])

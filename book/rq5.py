@@ -38,7 +38,7 @@ results_dir = "results"
 # %%
 from IPython.display import Markdown
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, run_stage2_grid
@@ -48,10 +48,11 @@ stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTI
                          results_dir=results_dir, progress=False)
 stage2 = stage2[stage2["seed"].isin(seeds)]
 ssl, shared_seeds = report.paired_ssl_setting(stage2, "best_val_loss")
-print("mean best VAL prior loss per SSL setting (both priors, all seeds):")
-print(stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean().round(4).to_string())
-print(f"SSL tokenizer of the 2 × 2: {ssl} (lowest mean VAL prior loss among the settings sharing the most "
-      f"seeds with the naive tokenizer); seeds {shared_seeds}")
+n_seeds = f"{len(shared_seeds)} seed{'s' if len(shared_seeds) != 1 else ''} ({', '.join(map(str, shared_seeds))})"
+choice = stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean()
+Markdown(f"The SSL tokenizer of the 2 × 2 is **{ssl}**: the lowest mean best VAL prior loss (both priors, "
+         f"{n_seeds}) among the settings sharing the most seeds with the naive tokenizer. Mean best VAL prior "
+         "loss per SSL setting: " + ", ".join(f"{name} {book.sig(v)}" for name, v in choice.items()) + " nats.")
 
 # %% [markdown]
 # ## The 2 × 2
@@ -63,29 +64,39 @@ print(f"SSL tokenizer of the 2 × 2: {ssl} (lowest mean VAL prior loss among the
 metrics = [m for m in report.RQ5_METRICS if m in stage2]
 grid = stage2[stage2["setting"].isin(["naive", ssl]) & stage2["seed"].isin(shared_seeds)]
 report.two_by_two(stage2, metrics).to_csv(results_path(results_dir, dataset, profile, "rq5.csv"), index=False)
-report.summarize(grid, metrics, by=("setting", "prior"), cells_only=True)
+book.table(report.summarize(grid, metrics, by=("setting", "prior"), cells_only=True))
 
 # %% [markdown]
-# ## The same, as bars
+# ## The same, as points
 #
-# One group per prior, one colour per tokenizer. Parallel changes across the two groups mean the
+# {numref}`fig-two-by-two`: one group per prior, one colour per tokenizer, each a mean over the seeds
+# with its 95 % interval. Parallel changes across the two groups mean the
 # tokenizer and the prior act independently; a gap that opens under one prior only is an interaction.
 
 # %%
-plots.plot_grouped_bars(grid, metrics=[m for m in ["fid", "rocket_fid", "kid", "cas", "best_val_loss"] if m in grid],
-                        x="prior", hue="setting",
-                        title=f"{dataset}: tokenizer × prior ({profile})")
+book.figure(plots.plot_grouped_points(grid, metrics=[m for m in ["fid", "rocket_fid", "kid", "cas", "best_val_loss"]
+                                                    if m in grid], x="prior", hue="setting"), "two-by-two",
+            f"{dataset}, profile {profile}: FID, ROCKET-FID, KID and CAS of the samples and the best VAL prior "
+            f"loss for the naive and the {ssl} tokenizer under each prior, mean over {n_seeds} with 95 % "
+            "t-intervals (FID and ROCKET-FID on a log axis).", dataset=dataset)
 
 # %% [markdown]
 # ## The tokenizer's effect, within each prior
 #
 # SSL − naive on the same seeds (for FID, ROCKET-FID, KID and VAL loss negative is better, for IS and
-# CAS positive).
+# CAS positive); {numref}`fig-tokenizer-effect` draws them with their intervals.
 
 # %%
 tests = report.rq5_tests(stage2)
 table = report.tests_table(tests)
-table[table["effect"] == "tokenizer"].dropna(axis=1, how="all")
+book.table(table[table["effect"] == "tokenizer"].drop(columns="effect"))
+
+# %%
+book.figure(plots.plot_differences(tests[tests["effect"] == "tokenizer"], metrics=["fid", "rocket_fid", "cas"],
+                                   hue="prior"), "tokenizer-effect",
+            f"{dataset}, profile {profile}: {ssl} minus naive under each prior (colour), paired on the seeds "
+            f"({n_seeds}), with 95 % t-intervals; filled: supported, half-filled: suggestive, hollow: no evidence.",
+            dataset=dataset)
 
 # %% [markdown]
 # ## The prior's effect, within each tokenizer
@@ -93,7 +104,7 @@ table[table["effect"] == "tokenizer"].dropna(axis=1, how="all")
 # Each other prior − token prior on the same seeds and tokenizer.
 
 # %%
-table[table["effect"] == "prior"].dropna(axis=1, how="all")
+book.table(table[table["effect"] == "prior"].drop(columns="effect"))
 
 # %% [markdown]
 # ## The thesis' diagonal
@@ -101,7 +112,7 @@ table[table["effect"] == "prior"].dropna(axis=1, how="all")
 # SSL tokenizer + embedding prior against naive tokenizer + token prior, the pairing the thesis compared.
 
 # %%
-table[table["effect"] == "diagonal"].dropna(axis=1, how="all")
+book.table(table[table["effect"] == "diagonal"].drop(columns="effect"))
 
 # %% [markdown]
 # ## Reading the result
@@ -113,11 +124,13 @@ table[table["effect"] == "diagonal"].dropna(axis=1, how="all")
 #
 # A caution on the prior comparison: the two variants differ only in their output (the token prior
 # scores against its own weight-tied code table, the embedding prior has an untied head), and both
-# train for the same number of optimiser steps (3000 at the `cpu` profile). The token prior learns
-# more slowly (RQ3's curves): at 600 steps (with the 50-epoch tokenizers of the time) its
-# class-conditional GunPoint samples were assigned to their class by a 1-NN classifier on real TRAIN
-# only 55–70 % of the time, against 82–90 % for the embedding prior. Read a gap between the priors
-# together with those curves: part of it may be one of training speed rather than of the tokens.
+# train for the same number of optimiser steps. Read a gap between the priors together with RQ3's
+# curves: where the token prior learns more slowly, part of the gap may be one of training speed rather
+# than of the tokens.
 
 # %%
 Markdown(report.markdown_list(report.describe_rq5(tests, show=["fid", "rocket_fid", "kid", "cas"])))
+
+# %%
+book.reproduce("rq5", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage2.csv", "rq5.csv"])

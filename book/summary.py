@@ -32,9 +32,9 @@ results_dir = "results"
 
 # %%
 import pandas as pd
-from IPython.display import display
+from IPython.display import Markdown, display
 
-from tsvq import plots, report
+from tsvq import book, plots, report
 
 pd.set_option("display.max_rows", None)  # a summary shows every row, not the first and last thirty
 stage1 = report.with_recon_loss(report.collect(results_dir, "stage1.csv"))
@@ -50,14 +50,15 @@ thesis = report.thesis_table()
 
 # %%
 if stage1.empty:
-    print(f"No stage-1 results under {results_dir!r} yet: run the RQ chapters first (make run).")
+    display(Markdown("No stage-1 results yet: run the RQ chapters first (`make run`)."))
 else:
     done = stage1.groupby(["dataset", "profile"]).agg(seeds=("seed", lambda s: sorted(set(s))),
                                                       tokenizer_runs=("setting", "size"))
     if not stage2.empty:
         done = done.join(stage2.groupby(["dataset", "profile"]).agg(prior_runs=("prior", "size")), how="left")
     done["n_seeds"] = [len(s) for s in done["seeds"]]
-    display(done)
+    done["seeds"] = [", ".join(map(str, s)) for s in done["seeds"]]
+    display(book.table(done, drop_constant=()))
 
 # %% [markdown]
 # ## Stage 1: tokenizers
@@ -67,8 +68,8 @@ else:
 
 # %%
 if not stage1.empty:
-    display(report.summarize(stage1, ["svm_accuracy", "knn_accuracy", "test_time_mse", "perplexity"],
-                             by=("dataset", "profile", "setting"), cells_only=True))
+    display(book.table(report.summarize(stage1, ["svm_accuracy", "knn_accuracy", "test_time_mse", "perplexity"],
+                                        by=("dataset", "profile", "setting"), cells_only=True), drop_constant=()))
 
 # %% [markdown]
 # ## Stage 2: priors and samples
@@ -80,15 +81,16 @@ if not stage1.empty:
 # %%
 quality = ["fid", "rocket_fid", "kid", "is_mean", "cas", "copy_rate"]
 if stage2.empty:
-    print(f"No stage-2 results under {results_dir!r} yet.")
+    display(Markdown("No stage-2 results yet."))
 else:
-    display(report.summarize(stage2, [m for m in quality + ["best_val_loss", "token_entropy"] if m in stage2],
-                             by=("dataset", "profile", "prior", "setting"), cells_only=True))
+    display(book.table(report.summarize(stage2, [m for m in quality + ["best_val_loss", "token_entropy"] if m in stage2],
+                                        by=("dataset", "profile", "prior", "setting"), cells_only=True),
+                       drop_constant=()))
 
 # %%
 if not anchors.empty:
-    display(report.summarize(anchors, [m for m in quality if m in anchors], by=("dataset", "profile", "reference"),
-                             cells_only=True))
+    display(book.table(report.summarize(anchors, [m for m in quality if m in anchors],
+                                        by=("dataset", "profile", "reference"), cells_only=True), drop_constant=()))
 
 # %% [markdown]
 # ## Across datasets
@@ -103,8 +105,9 @@ if not anchors.empty:
 for table, metrics, within in [(stage1, report.RQ1_METRICS, ()), (stage2, report.RQ4_METRICS, ("prior",))]:
     for metric, higher in metrics.items():
         if not table.empty and metric in table and higher is not None:
-            print(f"{metric} ({'higher' if higher else 'lower'} is better):")
-            display(report.across_datasets(table, metric, higher_is_better=higher, within=within))
+            display(Markdown(f"**{plots.LABELS.get(metric, metric)}** ({'higher' if higher else 'lower'} is better)"))
+            display(book.table(report.across_datasets(table, metric, higher_is_better=higher, within=within),
+                               drop_constant=()))
 
 # %% [markdown]
 # ## Beside the thesis
@@ -116,23 +119,32 @@ for table, metrics, within in [(stage1, report.RQ1_METRICS, ()), (stage2, report
 
 # %%
 common = sorted(set(thesis["dataset"]) & set(stage1.get("dataset", pd.Series(dtype=str))))
-print("datasets in both tsvq's results and the thesis:", ", ".join(common) if common else "none yet")
+display(Markdown("Datasets in both tsvq's results and the thesis: " + (", ".join(common) if common else "none yet")
+                 + "."))
 first = report.compare_all_with_thesis(stage1, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"],
                                        thesis=thesis)
 if not first.empty:
-    display(first[["tsvq", "thesis", "difference"]])
+    display(book.table(first[["tsvq", "thesis", "difference"]], drop_constant=()))
 
 # %% [markdown]
-# The same stage-1 comparison as a figure: one point per dataset and setting (stars: naive), tsvq
+# The same stage-1 comparison as a figure: one point per dataset and setting (naive in grey), tsvq
 # against the thesis; points on the dotted diagonal agree.
 
 # %%
 if not first.empty:
-    display(plots.plot_versus_thesis(first.reset_index(), metrics=["svm_accuracy", "knn_accuracy"]))
+    display(book.figure(
+        plots.plot_versus_thesis(first.reset_index(), metrics=["svm_accuracy", "knn_accuracy"]), "versus-thesis",
+        "tsvq's mean TEST SVM and KNN accuracy (over its seeds, per profile) against the thesis' mean of 4 runs, one "
+        f"point per dataset ({', '.join(common)}), profile and tokenizer setting; colour: the setting, marker: "
+        "the dataset; dotted: equal values.", intro="{ref} shows the same comparison as a figure."))
 
 # %%
 second = report.compare_all_with_thesis(stage2, ["fid", "is_mean", "cas"], thesis=thesis)
 if second.empty:
-    print("No stage-2 results for a dataset the thesis reports.")
+    display(Markdown("No stage-2 results for a dataset the thesis reports."))
 else:
-    display(second[["tsvq", "thesis", "difference"]])
+    display(book.table(second[["tsvq", "thesis", "difference"]], drop_constant=()))
+
+# %%
+book.reproduce("summary", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,
+               files=["stage1.csv", "stage2.csv", "reference_quality.csv"], all_datasets=True)

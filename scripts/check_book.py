@@ -2,15 +2,21 @@
 
 1. Static pass over every page: each ``<img>``, script and stylesheet is a local file, each internal
    link points at an existing file (and, with a ``#fragment``, at an existing id), and no page loads
-   or names a remote script (CDN).
-2. Browser pass: the book is served on localhost and every page is opened in headless Chromium with a
-   small probe injected into the served HTML. The probe records script errors and failed loads, and
-   after MathJax has typeset it records every ``<img>`` that did not load (naturalWidth == 0). The
-   server records every request it had to answer with an error.
+   or names a remote script (CDN). Every image in a page's content sits in a ``<figure>`` with a
+   ``<figcaption>`` (a numbered, captioned figure), and every labelled figure is cited by a link
+   from outside the figure on its page (``{numref}`` in the text).
+2. Browser pass (skipped, with a note, where no Chromium is installed): the book is served on
+   localhost and every page is opened in headless Chromium, 1400 × 900 pixels, with a small probe
+   injected into the served HTML. The probe records script errors and failed loads, and after MathJax
+   has typeset it records every ``<img>`` that did not load (naturalWidth == 0) and every element of
+   the page's content that overflows horizontally: a box that scrolls sideways (a table, an output)
+   or whose content sticks out of the content column. The server records every request it had to
+   answer with an error.
 3. A screenshot of one research-question page (else the datasets page, else the first page) goes to
    ``_build/screenshots/<page>.png``.
 
-Exit status 0 when every check passes, 1 when a check fails, 2 when the book or Chromium is missing.
+Exit status 0 when every check passes, 1 when a check fails, 2 when the book is missing (or Chromium,
+with ``--require-browser``).
 
     python scripts/check_book.py [--html _build/html] [--static-only] [--page book/executed/GunPoint/datasets.html]
 """
@@ -36,6 +42,7 @@ CHROMIUM_FLAGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
     "--disable-default-apps", "--disable-extensions", "--hide-scrollbars", "--mute-audio",
 ]
+WINDOW = "1400,900"  # the reader's window for the overflow check
 REMOTE = re.compile(r"^(https?:)?//", re.IGNORECASE)
 REMOTE_IN_SCRIPT = re.compile(r"https?://", re.IGNORECASE)
 
@@ -54,10 +61,30 @@ window.addEventListener("load", function () {
     var broken = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                      .map(function (i) { return i.getAttribute("src"); });
     document.documentElement.setAttribute("data-check", JSON.stringify({
-      images: imgs.length, broken: broken, errors: __checkErrors,
+      images: imgs.length, broken: broken, errors: __checkErrors, overflow: overflows(),
       math: document.querySelectorAll("mjx-container").length,
       mathErrors: document.querySelectorAll("mjx-merror").length
     }));
+  }
+  function overflows() {
+    var main = document.querySelector("article.bd-article") || document.querySelector("main") || document.body;
+    var limit = main.getBoundingClientRect().right + 2, out = [];
+    var all = main.querySelectorAll("*");
+    for (var i = 0; i < all.length && out.length < 8; i++) {
+      var el = all[i];
+      if (!el.clientWidth || el.closest("details:not([open])") || el.closest("mjx-container")) continue;
+      var style = getComputedStyle(el), scrolls = /(auto|scroll)/.test(style.overflowX);
+      var wide = scrolls ? el.scrollWidth > el.clientWidth + 2 : el.getBoundingClientRect().right > limit;
+      if (!wide || (!scrolls && el.parentElement && el.parentElement.getBoundingClientRect().right > limit)) continue;
+      var what = el.tagName.toLowerCase() + (el.className && typeof el.className === "string" ?
+        "." + el.className.trim().split(/\\s+/).slice(0, 2).join(".") : "");
+      out.push(what + " (" + (scrolls ? el.scrollWidth + " px of content in " + el.clientWidth + " px" :
+        "ends at " + Math.round(el.getBoundingClientRect().right) + " px, column at " + Math.round(limit - 2)) +
+        "): " + (el.textContent || "").trim().slice(0, 60));
+    }
+    if (document.documentElement.scrollWidth > window.innerWidth + 2)
+      out.push("the page scrolls sideways (" + document.documentElement.scrollWidth + " px wide)");
+    return out;
   }
   var mj = window.MathJax && window.MathJax.startup && window.MathJax.startup.promise;
   if (mj) mj.then(report, report); else report();
@@ -76,9 +103,29 @@ class PageParser(html.parser.HTMLParser):
         self.assets: list[tuple[str, str]] = []  # (tag, url)
         self.inline_scripts: list[str] = []
         self._in_script = False
+        self.figures: list[dict] = []  # {"id", "caption", "images"} of every <figure> in the content
+        self.loose_images: list[str] = []  # content images outside any captioned figure
+        self.cited: set[str] = set()  # fragments linked from outside the figure they name
+        self._figures: list[dict] = []  # the open <figure> elements
+        self._article = 0  # depth inside the page's content (<article>)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
+        if tag == "article":
+            self._article += 1
+        elif tag == "figure":
+            self._figures.append({"id": a.get("id", ""), "caption": False, "images": []})
+        elif tag == "figcaption" and self._figures:
+            self._figures[-1]["caption"] = True
+        if tag == "img" and self._article:
+            if self._figures:
+                self._figures[-1]["images"].append(a.get("src") or "")
+            else:
+                self.loose_images.append(a.get("src") or "")
+        if tag == "a" and (a.get("href") or "").startswith("#"):
+            inside = {f["id"] for f in self._figures}
+            if a["href"][1:] not in inside:
+                self.cited.add(a["href"][1:])
         for key in ("id", "name"):
             if a.get(key) and (key == "id" or tag == "a"):
                 self.ids.add(a[key])
@@ -97,6 +144,10 @@ class PageParser(html.parser.HTMLParser):
     def handle_endtag(self, tag):
         if tag == "script":
             self._in_script = False
+        elif tag == "article":
+            self._article = max(0, self._article - 1)
+        elif tag == "figure" and self._figures:
+            self.figures.append(self._figures.pop())
 
     def handle_data(self, data):
         if self._in_script:
@@ -121,10 +172,19 @@ def resolve(page: Path, url: str, site: Path) -> tuple[Path | None, str]:
 
 
 def static_checks(site: Path, pages: list[Path]) -> tuple[list[str], dict]:
-    problems, stats = [], dict(pages=len(pages), links=0, images=0, external_links=0)
+    problems, stats = [], dict(pages=len(pages), links=0, images=0, external_links=0, figures=0)
     parsed = {p: parse(p) for p in pages}
     for page, doc in parsed.items():
         name = page.relative_to(site).as_posix()
+        problems += [f"{name}: a figure without a caption ({src})" for src in doc.loose_images]
+        for fig in doc.figures:
+            if not fig["images"]:
+                continue
+            stats["figures"] += 1
+            if not fig["caption"]:
+                problems.append(f"{name}: a figure without a caption ({fig['images'][0]})")
+            elif fig["id"] and fig["id"] not in doc.cited:
+                problems.append(f"{name}: figure #{fig['id']} is never cited in the text ({{numref}})")
         for tag, url in doc.assets:
             if REMOTE.match(url):
                 problems.append(f"{name}: <{tag}> loads a remote URL {url}")
@@ -214,7 +274,8 @@ def browser_checks(binary: str, server: Server, site: Path, pages: list[Path], p
     for page in pages:
         name = page.relative_to(site).as_posix()
         try:
-            proc = chromium(binary, profile, "--virtual-time-budget=15000", "--dump-dom", f"{server.url}/{name}")
+            proc = chromium(binary, profile, f"--window-size={WINDOW}", "--virtual-time-budget=15000", "--dump-dom",
+                            f"{server.url}/{name}")
         except subprocess.TimeoutExpired:
             problems.append(f"{name}: Chromium did not finish within 90 s")
             continue
@@ -227,6 +288,7 @@ def browser_checks(binary: str, server: Server, site: Path, pages: list[Path], p
         stats["math"] += report["math"]
         problems += [f"{name}: image did not load in the browser: {src}" for src in report["broken"]]
         problems += [f"{name}: {err}" for err in report["errors"]]
+        problems += [f"{name}: overflows horizontally at {WINDOW} px: {what}" for what in report.get("overflow", [])]
         if report["mathErrors"]:
             problems.append(f"{name}: MathJax could not typeset {report['mathErrors']} formula(s)")
         if "math notranslate" in page.read_text(encoding="utf-8", errors="replace") and not report["math"]:
@@ -253,6 +315,8 @@ def main(argv=None) -> int:
     ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html", help="the built site")
     ap.add_argument("--page", help="page to screenshot, relative to the site (default: an RQ page)")
     ap.add_argument("--static-only", action="store_true", help="skip Chromium (no rendering checks, no screenshot)")
+    ap.add_argument("--require-browser", action="store_true",
+                    help="fail (exit 2) when Chromium is missing instead of skipping the browser checks")
     args = ap.parse_args(argv)
 
     site = args.html.resolve()
@@ -262,12 +326,14 @@ def main(argv=None) -> int:
     pages = sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
     problems, stats = static_checks(site, pages)
 
-    if not args.static_only:
-        binary = find_chromium()
-        if binary is None:
-            print("Chromium not found; install it (`apt-get install -y chromium`) or pass --static-only",
-                  file=sys.stderr)
+    binary = None if args.static_only else find_chromium()
+    if not args.static_only and binary is None:
+        if args.require_browser:
+            print("Chromium not found; install it (`apt-get install -y chromium`)", file=sys.stderr)
             return 2
+        print("note: Chromium not found, so the browser checks (rendering, images, math, horizontal overflow) "
+              "and the screenshot are skipped; `apt-get install -y chromium` enables them", file=sys.stderr)
+    if binary is not None:
         server = Server(site)
         profile = Path(tempfile.mkdtemp(prefix="check-book-chromium-"))
         try:

@@ -89,12 +89,30 @@ def test_datasets_notebook_executes_with_outputs_and_figures(run):
     assert nb.cells[0].source.startswith("# Datasets — GunPoint")
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert all(c.execution_count for c in code if "parameters" not in c.metadata.get("tags", []))
-    pngs = [o.data["image/png"] for c in code for o in c.outputs if "image/png" in o.get("data", {})]
-    assert len(pngs) >= 2  # examples per class and class balance
+    pngs = [v for c in code for o in c.outputs for k, v in o.get("data", {}).items() if k.endswith("image/png")]
+    assert len(pngs) >= 2  # examples per class and class balance, glued for captioned figures
     assert all(base64.b64decode(p)[:8] == b"\x89PNG\r\n\x1a\n" for p in pngs)
-    # the default parameters are hidden from the book, the injected run values are shown
-    tags = {t for c in code for t in c.metadata.get("tags", [])}
-    assert {"parameters", "remove-cell", "injected-parameters"} <= tags
+    # code is folded behind a toggle; the parameters (defaults and injected, with machine paths) are removed
+    for c in code:
+        tags = c.metadata.get("tags", [])
+        hidden = {"parameters", "injected-parameters"} & set(tags)
+        assert ("remove-cell" in tags) if hidden else ("hide-input" in tags), (tags, c.source[:60])
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in code)
+    markdown = [o.data["text/markdown"] for c in code for o in c.outputs if "text/markdown" in o.get("data", {})]
+    # every figure is numbered and captioned, under a label of its dataset, and the text cites it
+    figures = [m for m in markdown if m.startswith("```{glue:figure}")]
+    assert [m.split(":name: ")[1].split("\n")[0] for m in figures] == ["fig-gunpoint-examples", "fig-gunpoint-balance"]
+    assert all("seed 0" in m.split("\n\n", 1)[1] for m in figures)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert "{numref}`fig-gunpoint-examples`" in text and "{numref}`fig-gunpoint-balance`" in text
+    # the page ends with its reproduce box: command, commit, profile, seeds, versions, links to its CSVs
+    box = markdown[-1]
+    assert box.startswith(":::{admonition} Reproduce this page")
+    assert "`tsvq run --dataset GunPoint --profile smoke --seeds 0 --notebooks datasets`" in box
+    assert "torch " in box and "device " in box and "tsvq commit" in box
+    links = [line.split("<", 1)[1].split(">`", 1)[0] for line in box.splitlines() if "{download}" in line]
+    assert len(links) == 2 and all((r.output.parent / link).resolve().is_file() for link in links)
+    assert str(run["tmp"]) not in "\n".join(markdown)  # no machine path on the page
     # the small metric files hold the real split sizes of GunPoint (50 TRAIN -> 40 + 10 VAL, 150 TEST)
     splits = (run["tmp"] / "results" / "GunPoint" / "smoke" / "datasets_splits.csv").read_text().splitlines()
     assert splits[1:] == ["TRAIN,40,150,2", "VAL,10,150,2", "TEST,150,150,2"]
@@ -247,3 +265,52 @@ def test_runner_puts_a_scratch_run_beside_its_results(tmp_path):
     assert r.ok and r.output == tmp_path.resolve() / "executed" / "smoke" / "GunPoint" / "datasets.ipynb"
     assert (ROOT / "_toc.yml").read_bytes() == toc
     assert {p: p.read_bytes() for p in (ROOT / "book" / "executed").rglob("*") if p.is_file()} == executed
+
+
+def test_table_drops_the_index_and_empty_columns_and_rounds_to_three_digits():
+    import pandas as pd
+
+    from tsvq import report
+    from tsvq.book import sig, table
+
+    assert [sig(x) for x in (1316.4, 0.021456, 2.4e-14, 0.5, -3.14159)] == ["1320", "0.0215", "2.40e-14", "0.500",
+                                                                           "-3.14"]
+    runs = pd.DataFrame({"dataset": "GunPoint", "setting": ["naive", "naive", "ssl", "ssl"], "seed": [0, 1, 0, 1],
+                         "acc": [0.81234, 0.8, 0.9, 0.91234], "note": ""})
+    html = table(report.summarize(runs, ["acc"], cells_only=True)).data
+    assert "<th>setting</th><th>acc</th></tr>" in html  # the index is a column, not a pandas index
+    assert "0.806 ± 0.0087" in html and "(n=2)" not in html and "over n = 2 seeds" in html
+    tests = table(report.tests_table(report.compare_family(runs, {"acc": True}))).data
+    assert "<th>dataset</th>" not in tests and "baseline mean" in tests and "Holm p" in tests
+    assert "<th>note</th>" not in table(runs).data  # always empty
+
+
+def test_runner_points_figure_citations_at_the_datasets_copy():
+    from tsvq.runner import _with_dataset_labels
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(
+        "{numref}`fig-probes` and {numref}`Figure %s <fig-pca>`, not `fig-x`")])
+    _with_dataset_labels(nb, "ECG5000")
+    assert nb.cells[0].source == "{numref}`fig-ecg5000-probes` and {numref}`Figure %s <fig-ecg5000-pca>`, not `fig-x`"
+
+
+def test_check_book_fails_on_uncaptioned_and_uncited_figures(tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("check_book", ROOT / "scripts" / "check_book.py")
+    check_book = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_book)
+    (tmp_path / "f.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    page = tmp_path / "a.html"
+    logo = '<img src="f.png">'  # outside the content: not a figure of the chapter
+    cited = ('<p><a href="#fig-a">Fig. 1</a></p><figure id="fig-a"><img src="f.png"><figcaption>'
+             '<a class="headerlink" href="#fig-a">#</a>what, n, seeds</figcaption></figure>')
+    page.write_text(f"<html><body>{logo}<article>{cited}</article></body></html>")
+    assert check_book.static_checks(tmp_path, [page])[0] == []
+    uncited = '<figure id="fig-b"><img src="f.png"><figcaption>caption</figcaption></figure>'
+    bare = '<div class="cell_output"><img src="f.png"></div>'
+    page.write_text(f"<html><body><article>{cited}{uncited}{bare}</article></body></html>")
+    problems = check_book.static_checks(tmp_path, [page])[0]
+    assert len(problems) == 2, problems
+    assert any("#fig-b is never cited" in p for p in problems)
+    assert any("without a caption (f.png)" in p for p in problems)

@@ -9,7 +9,7 @@ import torch
 
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.experiments import STAGE1_SETTINGS, as_setting
+from tsvq.experiments import STAGE1_SETTINGS, as_setting, current_rows
 from tsvq.grid import execute, plan, run_unit
 from tsvq.identity import PRIORS, RunId, Setting
 from tsvq.results import load_table, merge_parts, read_table, ResultsError, write_part
@@ -126,6 +126,9 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
         ds = load_ucr(name)
         for r in s2.itertuples():
             assert r.config_hash == RunId(name, r.seed, r.setting, r.prior, "smoke").config_hash(ds)
+        assert len(current_rows(s2, ds)) == 4 and len(current_rows(s1, ds)) == 4
+        stale = s2.assign(config_hash=["0" * 16] + list(s2["config_hash"][1:]))  # a row of another config
+        assert len(current_rows(stale, ds)) == 3 and len(current_rows(s2.drop(columns="config_hash"), ds)) == 0
     assert plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
                 results_dir=res) == []
 
@@ -165,3 +168,21 @@ def test_a_killed_unit_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, 
     assert all(torch.equal(whole[k], resumed[k]) for k in whole)
     assert len(pd.read_csv(tmp_path / "r" / "GunPoint" / "smoke" / "parts" / "stage1" /
                            "GunPoint__smoke__seed0__vibcreg-slice-stage1_epochs4.csv")) == 1
+
+
+def test_the_slurm_array_script_packs_units_per_task(tmp_path):
+    from tsvq.grid import Unit, sbatch_script
+
+    units = [Unit(RunId("GunPoint", s, setting), "stage1", str(tmp_path)) for s in range(3)
+             for setting in (Setting(), Setting("vibcreg", "slice"))]
+    script = sbatch_script(units, log_dir="/shared/logs", units_per_task=4, partition="gpu", gpus_per_task=2)
+    assert "#SBATCH --array=0-1%" in script and "#SBATCH --gpus-per-node=2" in script
+    assert "#SBATCH --partition=gpu" in script and "submitit.core._submit /shared/logs/submitit/%j" in script
+
+
+def test_grid_argument_errors_are_one_line(capsys):
+    from tsvq.cli import main
+
+    assert main(["grid", "--datasets", "GunPoint", "--workers", "0"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: --workers") and "\n" not in err

@@ -2,6 +2,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 import numpy as np
+import pandas as pd
+from matplotlib.patches import Rectangle
 
 from tsvq import plots
 
@@ -13,3 +15,46 @@ def test_real_vs_synthetic_shows_only_the_classes_that_were_sampled():
     assert [ax.get_title() for ax in one_class.axes] == ["real, class 1", "synthetic, class 1"]
     every_class = plots.plot_real_vs_synthetic(real, y_real, real, y_real)
     assert len(every_class.axes) == 6 and all(ax.lines for ax in every_class.axes)
+
+
+def _runs():
+    rng = np.random.default_rng(0)
+    rows = [{"setting": s, "prior": p, "seed": seed, "fid": 1 + rng.random(), "svm_accuracy": 0.8 + rng.random() / 10,
+             "test_time_mse": 0.02 + rng.random() / 100}
+            for s in ("naive", "vibcreg-slice", "barlowtwins-warp") for p in ("token", "embedding") for seed in range(3)]
+    return pd.DataFrame(rows)
+
+
+def test_one_palette_naive_always_grey():
+    assert plots.setting_color("naive") == plots.NAIVE
+    assert plots.setting_color("vibcreg-slice-weight0.1") == plots.setting_color("vibcreg-slice")
+    assert plots.setting_color("vibcreg-slice + embedding") == plots.setting_color("vibcreg-slice")
+    assert len(set(plots.SETTING_COLORS.values())) == len(plots.SETTING_COLORS)
+    assert plots.color_for("prior", "token") != plots.color_for("prior", "embedding")
+    assert plots.label("svm_accuracy") == "SVM accuracy on TEST"
+
+
+def test_result_figures_are_points_with_intervals_labelled_in_words():
+    runs = _runs()
+    fig = plots.plot_metric_points(runs, metrics=["svm_accuracy", "test_time_mse"])
+    assert not any(isinstance(p, Rectangle) and p.get_height() > 0 for ax in fig.axes for p in ax.patches)
+    labels = [ax.get_xlabel() for ax in fig.axes]
+    assert "svm_accuracy" not in " ".join(labels) and "SVM accuracy" in labels[0] and "MSE" in labels[1]
+    naive = [line for line in fig.axes[0].lines if line.get_color() == plots.NAIVE]
+    assert naive  # the naive point, grey
+    grouped = plots.plot_grouped_points(runs, metrics=["fid", "svm_accuracy"], x="setting", hue="prior")
+    log_axes = [ax for ax in grouped.axes if ax.get_yscale() == "log"]
+    assert log_axes and not any(isinstance(p, Rectangle) and p.get_height() > 0 for ax in log_axes for p in ax.patches)
+    assert grouped.legends and not any(ax.get_legend() for ax in grouped.axes)  # one legend, below the axes
+
+
+def test_differences_are_drawn_around_zero_with_their_intervals():
+    from tsvq import report
+
+    runs = _runs()
+    tests = report.compare_family(runs, {"fid": False, "svm_accuracy": True}, within="prior")
+    fig = plots.plot_differences(tests, hue="prior")
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["vibcreg-slice", "barlowtwins-warp"]
+    assert any(np.allclose(line.get_xdata(), 0) for line in ax.lines)  # the no-difference line
+    assert len(fig.legends[0].get_texts()) == 2  # one entry per prior

@@ -339,7 +339,9 @@ def test_evaluate_prints_and_writes_every_metric(env, capsys, monkeypatch):
                    not_a_number=float("nan"))
     monkeypatch.setattr(evaluate, "load_or_train_evaluator", lambda *a, **k: FakeEvaluator())
     monkeypatch.setattr(train, "train_prior", lambda *a, **k: object())
-    monkeypatch.setattr(cli, "_evaluate_prior", lambda *a, **k: dict(metrics))
+    from tsvq import experiments
+
+    monkeypatch.setattr(experiments, "evaluate_prior", lambda *a, **k: dict(metrics))
     assert cli.main(["evaluate", "--dataset", "GunPoint", "--profile", "smoke", "--out-dir", str(env["out"])]) == 0
     out = capsys.readouterr().out
     printed = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.startswith("  ")}
@@ -374,3 +376,298 @@ def test_C11_run_into_a_results_dir_leaves_the_book_alone(env, capsys):
     assert (results / "executed" / "smoke" / "GunPoint" / "datasets.ipynb").is_file()
     assert (results / "GunPoint" / "smoke" / "datasets_splits.csv").is_file()
     assert "executed notebooks kept in" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------------------------- 6. cache, results, concurrency
+# Rows D12, D23, R4, C1-C10, C12-C15, K1, K2, K4 of the review: wrong before, handled now.
+
+
+def _cfg(**sections):
+    from tsvq.config import get_config
+
+    return get_config("smoke", **sections)
+
+
+@pytest.fixture(scope="module")
+def trained_cache(tmp_path_factory):
+    """A smoke cache with GunPoint's naive tokenizers (seeds 0, 1), the vibcreg-slice one and a token prior."""
+    from tsvq.train import train_prior, train_tokenizer
+
+    root = tmp_path_factory.mktemp("trained") / "cache"
+    old = os.environ.get("TSVQ_CACHE_DIR")
+    os.environ["TSVQ_CACHE_DIR"] = str(root)
+    try:
+        ds = load_ucr("GunPoint")
+        paths = {"tokenizer": train_tokenizer(ds, _cfg(), seed=0, progress=False).path,
+                 "tokenizer1": train_tokenizer(ds, _cfg(), seed=1, progress=False).path,
+                 "vibcreg": train_tokenizer(ds, _cfg(ssl={"method": "vibcreg", "augmentation": "slice"}), seed=0,
+                                            progress=False).path,
+                 "prior": train_prior(ds, _cfg(), seed=0, progress=False).path}
+    finally:
+        if old is None:
+            del os.environ["TSVQ_CACHE_DIR"]
+        else:
+            os.environ["TSVQ_CACHE_DIR"] = old
+    return root, {k: p.relative_to(root) for k, p in paths.items()}
+
+
+@pytest.fixture
+def cache(trained_cache, env):
+    """The trained cache copied into this test's TSVQ_CACHE_DIR; returns the paths of its checkpoints."""
+    import shutil
+
+    root, rel = trained_cache
+    shutil.copytree(root, env["cache"], dirs_exist_ok=True)
+    return {k: env["cache"] / p for k, p in rel.items()}
+
+
+def _write_gunpoint(folder: Path, name: str, transform=lambda x: x) -> None:
+    from tsvq.data import _read_aeon
+
+    x_tr, y_tr, x_te, y_te = _read_aeon("GunPoint", download=False)
+    d = folder / name
+    d.mkdir(parents=True, exist_ok=True)
+    for x, y, split in ((x_tr, y_tr, "TRAIN"), (x_te, y_te, "TEST")):
+        pd.DataFrame(np.column_stack([y.astype(int), transform(x)])).to_csv(
+            d / f"{name}_{split}.tsv", sep="\t", header=False, index=False)
+
+
+def test_D23_edited_data_is_not_served_from_the_cache(env):
+    from tsvq.train import train_tokenizer
+
+    _write_gunpoint(env["tmp"] / "data", "Edit")
+    first = train_tokenizer(load_ucr("Edit", env["tmp"] / "data"), _cfg(), progress=False)
+    _write_gunpoint(env["tmp"] / "data", "Edit", lambda x: 5 * x[:, ::-1])  # same shape, other series
+    second = train_tokenizer(load_ucr("Edit", env["tmp"] / "data"), _cfg(), progress=False)
+    assert second.path != first.path and len(second.history) == 2  # trained afresh, not loaded
+    # another folder holding a set of the same name (aeon's bundled GunPoint) has its own slot too
+    assert train_tokenizer(load_ucr("GunPoint"), _cfg(), progress=False).path not in (first.path, second.path)
+
+
+def test_D23_a_rescaled_dataset_samples_in_its_own_scale(cache, env):
+    """Data that differs by a factor only has the same scaled arrays (fingerprint), so the cached prior is used:
+    its samples must come back in the scale of the data asked for."""
+    from tsvq.train import train_prior
+
+    _write_gunpoint(env["tmp"] / "data", "GunPoint", lambda x: 5 * x)
+    ref, big = load_ucr("GunPoint"), load_ucr("GunPoint", env["tmp"] / "data")
+    a, b = train_prior(ref, _cfg(), progress=False), train_prior(big, _cfg(), progress=False)
+    assert a.path == b.path == cache["prior"]
+    xa, xb = a.sample(4, seed=0)["x_raw"], b.sample(4, seed=0)["x_raw"]
+    assert np.allclose(xb, 5 * xa, rtol=1e-3, atol=1e-3 * np.abs(xb).max())
+
+
+def test_D12_data_fixed_after_a_bad_load_trains_on_the_fixed_data(data_dir, env, capsys, tmp_path):
+    import shutil
+
+    folder = tmp_path / "d12"
+    shutil.copytree(data_dir / "Zeros", folder / "Zeros")
+    argv = ["train-tokenizer", "--profile", "smoke", "--data-dir", str(folder), "--dataset", "Zeros",
+            "--out-dir", str(env["out"])]
+    _fails_cleanly(argv, capsys, env, "constant")
+    assert not any(env["cache"].rglob("*.pt"))  # nothing (no NaN model) was cached
+    shutil.rmtree(folder / "Zeros")
+    _write_gunpoint(folder, "Zeros")
+    assert cli.main(argv) == 0
+    assert "knn_accuracy" in capsys.readouterr().out
+
+
+CORRUPT = {
+    "truncated": lambda p: p.write_bytes(p.read_bytes()[: p.stat().st_size // 2]),
+    "empty": lambda p: p.write_bytes(b""),
+    "random": lambda p: p.write_bytes(np.random.default_rng(0).bytes(5000)),
+}
+CKPT_ROWS = [  # (row, checkpoint, damage, command)
+    ("C1", "tokenizer", "truncated", "train-tokenizer"),
+    ("C2", "tokenizer", "truncated", "probe"),
+    ("C3", "tokenizer", "empty", "train-tokenizer"),
+    ("C4", "tokenizer", "random", "train-tokenizer"),
+    ("C6", "prior", "truncated", "sample"),
+    ("C7", "prior", "truncated", "train-prior"),
+]
+
+
+@pytest.mark.parametrize("row,which,damage,command", CKPT_ROWS, ids=[r[0] for r in CKPT_ROWS])
+def test_damaged_checkpoint_is_named_in_one_line(row, which, damage, command, cache, env, capsys):
+    CORRUPT[damage](cache[which])
+    argv = [command, "--dataset", "GunPoint", "--profile", "smoke"]
+    argv += ["--out", str(env["out"] / "s.npz"), "--n", "4"] if command == "sample" else []
+    argv += ["--out-dir", str(env["out"])] if command in ("train-tokenizer", "probe") else []
+    _fails_cleanly(argv, capsys, env, str(cache[which]), "delete it")
+
+
+def test_C5_a_damaged_last_pt_is_moved_aside_and_training_starts_over(cache, env, capsys):
+    folder = cache["tokenizer"].parent
+    data = cache["tokenizer"].read_bytes()
+    cache["tokenizer"].unlink()
+    (folder / "last.pt").write_bytes(data[: len(data) // 2])
+    with pytest.warns(UserWarning, match="last.pt could not be resumed"):
+        assert cli.main(TT + ["--out-dir", str(env["out"])]) == 0
+    assert cache["tokenizer"].is_file() and list(folder.glob("last.pt.bad-*"))
+    assert not (folder / "last.pt").exists()
+
+
+def test_C8_a_damaged_evaluator_is_moved_aside_and_retrained(env):
+    from tsvq.evaluate import evaluator_path, load_or_train_evaluator
+
+    ds, cfg = load_ucr("GunPoint"), _cfg().eval
+    load_or_train_evaluator(ds, config=cfg, progress=False)
+    path = evaluator_path(ds, config=cfg)
+    path.write_bytes(path.read_bytes()[:3000])
+    with pytest.warns(UserWarning, match="moved it to evaluator.pt.corrupt"):
+        ev = load_or_train_evaluator(ds, config=cfg, progress=False)
+    assert 0 <= ev.test_accuracy <= 1 and path.with_name("evaluator.pt.corrupt").is_file()
+    load_or_train_evaluator(ds, config=cfg, progress=False)  # the new one loads
+
+
+def test_C9_a_checkpoint_of_other_settings_is_refused(cache, env, capsys):
+    import shutil
+
+    shutil.copy(cache["vibcreg"], cache["tokenizer"])
+    _fails_cleanly(TT + ["--out-dir", str(env["out"])], capsys, env, str(cache["tokenizer"]), "other settings",
+                   "ssl")
+
+
+def test_R4_K4_a_final_checkpoint_is_never_seen_half_written(cache, env, monkeypatch):
+    """A crash inside torch.save leaves neither a partial file nor a temporary one; the old file is kept."""
+    import torch
+
+    from tsvq import utils
+
+    good = cache["tokenizer"].read_bytes()
+
+    def crash(obj, f, *a, **k):
+        Path(f).write_bytes(good[:1000])
+        raise KeyboardInterrupt("killed mid-save")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(KeyboardInterrupt):
+        utils.atomic_save({"x": 1}, cache["tokenizer"])
+    with pytest.raises(KeyboardInterrupt):
+        utils.atomic_save({"x": 1}, cache["tokenizer"].with_name("new.pt"))
+    assert cache["tokenizer"].read_bytes() == good
+    assert sorted(p.name for p in cache["tokenizer"].parent.iterdir() if p.name != "lock") == ["tokenizer.pt"]
+
+
+_CHILD = """
+import os, sys
+os.environ["OMP_NUM_THREADS"] = "1"
+from tsvq.config import get_config
+from tsvq.data import load_ucr
+from tsvq.train import train_tokenizer
+cfg = get_config("smoke", stage1={"epochs": int(sys.argv[1])})
+print(train_tokenizer(load_ucr("GunPoint"), cfg, seed=7, progress=False).path, flush=True)
+"""
+
+
+def _children(n: int, epochs: int, env):
+    import subprocess
+    import sys
+
+    e = {**os.environ, "TSVQ_CACHE_DIR": str(env["cache"]), "OMP_NUM_THREADS": "1"}
+    return [subprocess.Popen([sys.executable, "-c", _CHILD, str(epochs)], env=e, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True) for _ in range(n)]
+
+
+def test_K1_K2_two_trainers_of_one_model_both_succeed(env):
+    """Two processes training one tokenizer (a checkpoint every epoch) at once: the second waits for the lock
+    and loads the first one's model; both exit 0 with the same path."""
+    import torch
+
+    procs = _children(2, 3, env)
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [o[1][-500:] for o in outs]
+    paths = {o[0].strip() for o in outs}
+    assert len(paths) == 1
+    (path,) = paths
+    state = torch.load(path, weights_only=True)
+    assert len(state["history"]) == 3
+    assert not list(Path(path).parent.glob("*.tmp")) and not (Path(path).parent / "last.pt").exists()
+
+
+def test_R4_killed_as_soon_as_the_checkpoint_appears(env):
+    """SIGKILL the trainer the moment tokenizer.pt exists: the file loads, and a rerun uses it."""
+    import time
+
+    import torch
+
+    from tsvq.train import tokenizer_key
+    from tsvq.utils import cache_dir
+
+    ds = load_ucr("GunPoint")
+    final = cache_dir("tokenizer", *tokenizer_key(ds, _cfg(stage1={"epochs": 4}), 7)) / "tokenizer.pt"
+    (proc,) = _children(1, 4, env)
+    t0 = time.time()
+    while not final.exists() and proc.poll() is None and time.time() - t0 < 120:
+        time.sleep(0.005)
+    proc.kill()
+    proc.communicate()
+    state = torch.load(final, weights_only=True)  # complete the moment it appears
+    assert len(state["history"]) == 4
+    from tsvq.train import train_tokenizer
+
+    assert train_tokenizer(ds, _cfg(stage1={"epochs": 4}), seed=7, progress=False).path == final
+
+
+# results tables (run_stage1_grid, naive tokenizer at smoke; the models come from the copied cache)
+
+
+def _grid(results, seeds=(0, 1)):
+    from tsvq.experiments import run_stage1_grid
+
+    return run_stage1_grid(load_ucr("GunPoint"), profile="smoke", seeds=list(seeds), settings=[("none", "none")],
+                           results_dir=results, progress=False)
+
+
+def _table(results) -> Path:
+    return results / "GunPoint" / "smoke" / "stage1.csv"
+
+
+def _check_table(results, seeds=(0, 1)):
+    df = pd.read_csv(_table(results))
+    assert sorted(df["seed"].tolist()) == list(seeds) and list(df.columns[:4]) == ["dataset", "profile", "seed",
+                                                                                      "setting"]
+    assert df["knn_accuracy"].between(0, 1).all() and df["config_hash"].notna().all()
+    assert not (_table(results).parent / "parts").exists()
+    return df
+
+
+@pytest.mark.parametrize("row,content", [("C10", np.random.default_rng(1).bytes(4000)),
+                                         ("C12", b"hello world\nthis is not a csv")], ids=["C10", "C12"])
+def test_a_garbage_results_table_is_named_not_merged(row, content, cache, env, capsys):
+    from tsvq.results import ResultsError
+
+    results = env["tmp"] / "results"
+    _table(results).parent.mkdir(parents=True)
+    _table(results).write_bytes(content)
+    with pytest.raises(ResultsError, match=str(_table(results))):
+        _grid(results, seeds=[0])
+    assert _table(results).read_bytes() == content
+    rc = cli.main(["grid", "--datasets", "GunPoint", "--seeds", "0", "--profile", "smoke", "--stages", "1",
+                   "--settings", "naive", "--executor", "debug", "--results-dir", str(results),
+                   "--log-dir", str(env["tmp"] / "logs")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and err[0].startswith("error: ") and str(_table(results)) in err[0], err
+    assert _table(results).read_bytes() == content
+
+
+def test_C13_a_truncated_last_row_is_recomputed(cache, env):
+    results = env["tmp"] / "results"
+    _grid(results)
+    lines = _table(results).read_text().splitlines(keepends=True)
+    _table(results).write_text("".join(lines[:-1]) + lines[-1][:60])
+    df = _grid(results)
+    assert len(df) == 2 and df["knn_accuracy"].notna().all()
+    _check_table(results)
+
+
+@pytest.mark.parametrize("row", ["C14", "C15"])
+def test_a_table_without_a_final_newline_is_not_glued(row, cache, env):
+    results = env["tmp"] / "results"
+    _grid(results, seeds=[0])
+    lines = _table(results).read_text().splitlines()
+    _table(results).write_text(lines[0] + "\n" + lines[1][:30] if row == "C14" else "\n".join(lines))
+    for _ in range(2):  # a second run adds nothing
+        df = _grid(results)
+        assert len(df) == 2 and df["knn_accuracy"].notna().all()
+        _check_table(results)

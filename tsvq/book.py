@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -167,6 +168,247 @@ def profile_table(profiles=("smoke", "cpu", "paper")):
         flat[p] = {f"{sec}.{k}": v for sec, sub in cfg.items() if isinstance(sub, dict) for k, v in sub.items()}
     keys = [k for k in flat[profiles[0]] if len({repr(flat[p][k]) for p in profiles}) > 1]
     return pd.DataFrame({p: [flat[p][k] for k in keys] for p in profiles}, index=pd.Index(keys, name="setting"))
+
+
+# ----------------------------------------------------------------------------------------------- presentation
+#
+# What a chapter shows goes through three helpers: :func:`figure` (a numbered, captioned figure),
+# :func:`table` (a table without the pandas index, at 3 significant digits, that wraps instead of
+# overflowing) and :func:`reproduce` (the box at the end of a page that says how to re-run it).
+
+EXECUTED_AS = "TSVQ_EXECUTED_AS"  # set by the runner: the path of the executed copy being written
+_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
+_CELL = re.compile(r"^(?P<mean>\S+)(?: ± (?P<std>\S+))? \(n=(?P<n>\d+)\)$")
+HEADERS = {"baseline_mean": "baseline mean", "p_value": "p", "p_holm": "Holm p", "n": "n (seeds)",
+           "95 % CI": "95 % CI of the difference"}
+TABLE_CSS = (
+    "<style>.tsvq-table{max-width:100%;overflow-x:auto}"
+    ".tsvq-table table{border-collapse:collapse;font-size:0.78rem;line-height:1.25;margin:0.2rem 0 0.8rem 0}"
+    ".tsvq-table th,.tsvq-table td{padding:0.15rem 0.45rem;border-bottom:1px solid #ddd;vertical-align:top;"
+    "white-space:normal;overflow-wrap:break-word;max-width:11rem}"
+    ".tsvq-table th{text-align:left;vertical-align:bottom;font-weight:600}"
+    ".tsvq-table td.num{text-align:right}"
+    ".tsvq-table caption{caption-side:bottom;font-size:0.75rem;color:#555;text-align:left}</style>"
+)
+
+
+def sig(x, digits: int = 3) -> str:
+    """``x`` rounded to ``digits`` significant digits, without an exponent between 0.001 and 10⁶."""
+    import math
+
+    if x is None or isinstance(x, str):
+        return "" if x is None else x
+    try:
+        x = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x) or x == 0:
+        return "0" if x == 0 else str(x)
+    mag = math.floor(math.log10(abs(x)))
+    if not -3 <= mag < 6:
+        return f"{x:.{digits - 1}e}"
+    places = digits - 1 - mag
+    x = round(x, places)
+    return f"{x:.{max(0, places)}f}"
+
+
+def _num(text: str, digits: int) -> str:
+    """A number printed by ``report.cell`` at ``digits`` significant digits (whole numbers stay whole)."""
+    if not _NUMBER.fullmatch(text):
+        return text
+    x = float(text)  # a count stays whole; a small whole number may be a rounded measure (1 for 0.99997)
+    return str(int(x)) if x.is_integer() and 10 <= abs(x) < 1e6 else sig(x, digits)
+
+
+def _tidy_cell(text: str, digits: int) -> tuple[str, int | None]:
+    """A ``report.cell`` text ("0.8924 ± 0.016 (n=5)") at ``digits`` significant digits, and its n."""
+    m = _CELL.match(text)
+    if not m:
+        return text, None
+    mean = _num(m["mean"], digits)
+    std = _num(m["std"], digits) if m["std"] else m["std"]
+    if std and "." in std and "e" not in std:  # the std carries no more digits than report.cell gave it
+        std = std.rstrip("0").rstrip(".")
+    return (f"{mean} ± {std}" if std else mean), int(m["n"])
+
+
+def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption: str = ""):
+    """A DataFrame as the book shows it: HTML without the pandas index (named index levels become
+    columns), numbers at ``digits`` significant digits, columns that are always empty left out, the
+    ``drop_constant`` columns left out where one value fills them (the page already says which dataset
+    and profile), headers in words, and cells that wrap so that the table fits the page.
+
+    Cells of :func:`tsvq.report.summarize` ("mean ± std (n=k)") lose the repeated "(n=k)" when every
+    cell has the same n, which the caption then states once.
+    """
+    import html
+
+    import numpy as np
+    import pandas as pd
+    from IPython.display import HTML
+
+    if len(df) == 0:
+        return HTML("<p><em>No rows: nothing of this kind was run for this dataset, profile and seeds.</em></p>")
+    t = df.copy()
+    if any(name is not None for name in t.index.names):
+        t = t.reset_index()
+    t = t.reset_index(drop=True)
+    empty = [c for c in t.columns if t[c].isna().all() or t[c].astype(str).str.strip().isin(["", "nan", "None"]).all()]
+    constant = [c for c in drop_constant if c in t.columns and t[c].nunique(dropna=False) <= 1]
+    t = t.drop(columns=empty + constant)
+    said = [c for c in ("note",) if c in t.columns and t[c].nunique(dropna=False) == 1 and len(t) > 1]
+    notes = [f"every row: {t[c].iloc[0]}" for c in said]  # one note for every row goes under the table, once
+    t = t.drop(columns=said)
+    if "metric" in t.columns:
+        t["metric"] = [str(m).replace("_", " ") for m in t["metric"]]
+    ns = set()
+    cells = {}
+    numeric = {}
+    for c in t.columns:
+        col = t[c]
+        if pd.api.types.is_bool_dtype(col):
+            cells[c] = ["yes" if v else "no" for v in col]
+            numeric[c] = False
+        elif pd.api.types.is_numeric_dtype(col):
+            integral = pd.api.types.is_integer_dtype(col) or (col.dropna() == col.dropna().round()).all() and \
+                (col.dropna().abs() < 1e6).all()
+            cells[c] = ["" if pd.isna(v) else (str(int(v)) if integral else sig(v, digits)) for v in col]
+            numeric[c] = True
+        else:
+            out = []
+            for v in col:
+                if isinstance(v, float) and np.isnan(v):
+                    out.append("")
+                    continue
+                text, n = _tidy_cell(str(v), digits)
+                if n is not None:
+                    ns.add(n)
+                out.append(text)
+            cells[c] = out
+            numeric[c] = False
+    one_n = len(ns) == 1
+    if not one_n:  # put the n back where the cells differ in it
+        for c in t.columns:
+            if not numeric[c]:
+                tidy = [_tidy_cell(str(v), digits) for v in t[c]]
+                cells[c] = [text if n is None else f"{text} (n={n})" for text, n in tidy]
+    if one_n:
+        n = ns.pop()
+        notes.insert(0, f"mean ± std over n = {n} seed{'s' if n != 1 else ''}" if n > 1 else
+                     "one seed: the mean, no std")
+    if caption:
+        notes.insert(0, caption)
+    head = "".join(f"<th>{html.escape(HEADERS.get(str(c), str(c).replace('_', ' ')))}</th>" for c in t.columns)
+    td = {c: '<td class="num">' if numeric[c] else "<td>" for c in t.columns}
+    body = "".join("<tr>" + "".join(f"{td[c]}{html.escape(cells[c][i])}</td>" for c in t.columns) + "</tr>"
+                   for i in range(len(t)))
+    cap = f"<caption>{html.escape('; '.join(notes))}</caption>" if notes else ""
+    small = ' style="font-size:0.72rem"' if len(t.columns) > 9 else ""
+    return HTML(f'{TABLE_CSS}<div class="tsvq-table"><table{small}>{cap}<thead><tr>{head}</tr></thead>'
+                f"<tbody>{body}</tbody></table></div>")
+
+
+def figure_label(name: str, dataset: str | None = None) -> str:
+    """The cross-reference label of a figure: ``fig-<name>``, or ``fig-<dataset>-<name>`` on a per-dataset
+    page (labels are global to the book, and each dataset has its own copy of the page). The runner
+    rewrites ``{numref}`fig-<name>``` in the markdown of a per-dataset page to match."""
+    return f"fig-{dataset.lower()}-{name}" if dataset else f"fig-{name}"
+
+
+def figure(fig, name: str, caption: str, *, dataset: str | None = None, alt: str = "", intro: str = ""):
+    """Show ``fig`` as a numbered figure with ``caption``: glued under ``name`` (``myst_nb.glue``) and placed
+    by a ``{glue:figure}`` directive labelled :func:`figure_label`, so the text can cite it with
+    ``{numref}`fig-<name>```. The caption says what is shown, on how many series and seeds.
+
+    ``intro``: a sentence shown above the figure, ``{ref}`` in it replaced by the citation; for a figure
+    drawn only when its data exists, whose citation cannot sit in the chapter's fixed text."""
+    from IPython.display import Markdown
+    from myst_nb import glue
+
+    glue(name, fig, display=False)
+    alt = " ".join((alt or caption).split())[:250].replace("`", "")
+    caption = " ".join(caption.split())
+    label = figure_label(name, dataset)
+    intro = intro.replace("{ref}", f"{{numref}}`{label}`") + "\n\n" if intro else ""
+    return Markdown(f"{intro}```{{glue:figure}} {name}\n:name: {label}\n:alt: {alt}\n"
+                    f":figwidth: 100%\n\n{caption}\n```")
+
+
+def _executed_path(chapter_name: str, dataset: str, profile: str, results_dir) -> Path:
+    import os
+
+    if os.environ.get(EXECUTED_AS):
+        return Path(os.environ[EXECUTED_AS])
+    ch = chapter(chapter_name)
+    base = executed_root(profile, results_dir)
+    return base / dataset / f"{chapter_name}.ipynb" if ch is None or ch.scope == "dataset" else \
+        base / f"{chapter_name}.ipynb"
+
+
+def _relpath(target: Path, start: Path) -> str:
+    import os
+
+    return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
+
+
+def reproduce(chapter_name: str, *, dataset: str, profile: str, seeds, results_dir, files=(),
+              all_datasets: bool = False):
+    """The "Reproduce this page" box that ends an executed chapter, as MyST markdown.
+
+    It holds the command that re-runs the page, the git commit (:func:`tsvq.results.git_commit`), the
+    profile and seeds, the ``config_hash`` values of the result rows the page read, the torch version
+    and device, and links (relative paths, copied into the built book as downloads) to those result
+    CSVs. ``files`` are CSV names under ``<results_dir>/<dataset>/<profile>/``; with ``all_datasets``
+    under every ``<results_dir>/*/*/`` (a page that gathers every dataset and profile).
+    """
+    import pandas as pd
+    import torch
+    from IPython.display import Markdown
+
+    from .results import git_commit
+    from .utils import default_device
+
+    ch = chapter(chapter_name)
+    per_dataset = ch is None or ch.scope == "dataset"
+    seeds = [int(s) for s in seeds]
+    base = Path(results_dir).expanduser()
+    base = base if base.is_absolute() else repo_root() / base
+    paths = []
+    for name in files:
+        found = sorted(base.glob(f"*/*/{name}")) if all_datasets else [base / dataset / profile / name]
+        paths += [p for p in found if p.is_file()]
+    page_dir = _executed_path(chapter_name, dataset, profile, results_dir).parent
+    cmd = f"tsvq run --dataset {dataset} --profile {profile} --seeds {' '.join(map(str, seeds))} --notebooks {chapter_name}"
+    if not Path(str(results_dir)).is_absolute() and str(results_dir) != DEFAULT_RESULTS:
+        cmd += f" --results-dir {results_dir}"
+    device = default_device()
+    where = f"{device.type} ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
+    lines = [":::{admonition} Reproduce this page", ":class: tip", "",
+             f"- command: `{cmd}`" + ("" if per_dataset else " (the dataset only names the run: this page reads "
+                                                            "every dataset under the results folder)"),
+             f"- tsvq commit `{git_commit() or 'unknown'}`, profile `{profile}`, seeds {', '.join(map(str, seeds))}",
+             f"- torch {torch.__version__}, device {where}"]
+    if paths:
+        lines.append("- result files read, with the `config_hash` of the rows used:")
+        for p in paths:
+            try:
+                df = pd.read_csv(p)
+            except (OSError, ValueError, pd.errors.EmptyDataError):
+                df = pd.DataFrame()
+            if "seed" in df.columns:
+                df = df[df["seed"].isin(seeds)] if not all_datasets else df
+            if "config_hash" in df.columns and df["config_hash"].notna().any():
+                hashes = sorted(set(df["config_hash"].dropna().astype(str)))
+                shown = ", ".join(f"`{h[:10]}`" for h in hashes)
+                about = f"{len(hashes)} config_hash value{'s' if len(hashes) != 1 else ''}: {shown}"
+            else:
+                about = "no config_hash column: rows of no trained model, or written before the column existed"
+            link = p.relative_to(base).as_posix()
+            lines.append(f"  - {{download}}`{link} <{_relpath(p, page_dir)}>` ({about})")
+    lines += [":::"]
+    return Markdown("\n".join(lines))
 
 
 # ----------------------------------------------------------------------------------------------- toc

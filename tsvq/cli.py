@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import AUGMENTATIONS, PROFILES, SSL_METHODS, get_config
 from .data import DatasetError, check_name, load_ucr
+from .identity import PRIORS
 
 
 class UsageError(ValueError):
@@ -118,7 +119,8 @@ def _common(p: argparse.ArgumentParser, *, ssl: bool = True, prior: bool = False
         p.add_argument("--ssl", default="none", choices=SSL_METHODS)
         p.add_argument("--aug", default="warp", choices=AUGMENTATIONS[1:])
     if prior:
-        p.add_argument("--prior", default="token", choices=("token", "embedding"))
+        p.add_argument("--prior", default="token", choices=tuple(PRIORS),
+                       help="token, embedding, or token_thesis (the thesis' token prior: an ablation)")
 
 
 def _config(args):
@@ -126,7 +128,7 @@ def _config(args):
     if hasattr(args, "ssl"):
         sections["ssl"] = {"method": args.ssl, "augmentation": args.aug}
     if hasattr(args, "prior"):
-        sections["prior"] = {"variant": args.prior}
+        sections["prior"] = dict(PRIORS[args.prior])
     return get_config(args.profile, **sections)
 
 
@@ -289,22 +291,9 @@ def cmd_sample(args) -> int:
     return 0
 
 
-def _evaluate_prior(run, ds, cfg, evaluator, seed: int) -> dict:
-    """The library's one evaluation of a prior (``experiments.evaluate_prior``; older: ``evaluate_samples``)."""
-    from . import experiments
-
-    if hasattr(experiments, "evaluate_prior"):
-        return experiments.evaluate_prior(run, ds, cfg=cfg, evaluator=evaluator, seed=seed, progress=True)
-    uncond = run.sample(len(ds.x_test), seed=seed)["x"]
-    y_cond = experiments.cas_labels(ds, cfg)
-    cond = run.sample(len(y_cond), labels=y_cond, seed=seed + 1)["x"]
-    q = experiments.evaluate_samples(ds, uncond, cond, y_cond, cfg=cfg, evaluator=evaluator, seed=seed, progress=True)
-    return {**q, "n_cas": len(y_cond)}
-
-
 def cmd_evaluate(args) -> int:
     from .evaluate import load_or_train_evaluator
-    from .experiments import setting_name
+    from .experiments import evaluate_prior, setting_name
     from .train import train_prior
 
     _check_common(args)
@@ -312,9 +301,9 @@ def cmd_evaluate(args) -> int:
     ds = load_ucr(args.dataset, args.data_dir)
     evaluator = load_or_train_evaluator(ds, config=cfg.eval, seed=args.seed, device=args.device)
     run = train_prior(ds, cfg, seed=args.seed, device=args.device)
-    q = _evaluate_prior(run, ds, cfg, evaluator, args.seed)
+    q = evaluate_prior(run, ds, cfg=cfg, evaluator=evaluator, seed=args.seed, progress=True)
     res = {"dataset": ds.meta.name, "profile": cfg.profile, "seed": args.seed,
-           "setting": setting_name(cfg.ssl.method, cfg.ssl.augmentation), "prior": cfg.prior.variant,
+           "setting": setting_name(cfg.ssl.method, cfg.ssl.augmentation), "prior": args.prior,
            "bands": cfg.tokenizer.bands, **q, "evaluator_test_accuracy": evaluator.test_accuracy}
     print(f"{ds.meta.name} ({res['setting']}, {res['prior']} prior, {cfg.profile}, seed {args.seed}): unconditional "
           "samples against real TEST (n_real, n_synth series each); CAS: an FCN trained on n_cas class-conditional "
@@ -417,13 +406,11 @@ def _expected_errors() -> tuple[type[BaseException], ...]:
     """Errors that come from the input (arguments, data, files, a damaged cache), not from a bug."""
     errors: list[type[BaseException]] = [DatasetError, UsageError, FileNotFoundError, FileExistsError,
                                          PermissionError, IsADirectoryError, NotADirectoryError]
-    try:  # train.py names a damaged checkpoint with CheckpointError (where that version has it)
-        from .train import CheckpointError
-    except ImportError:
-        pass
-    else:
-        errors.append(CheckpointError)
-    return tuple(errors)
+    from .grid import GridError
+    from .results import ResultsError
+    from .train import CheckpointError
+
+    return (*errors, CheckpointError, ResultsError, GridError)
 
 
 def _one_line(e: BaseException) -> str:

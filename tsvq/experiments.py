@@ -42,6 +42,11 @@ KEYS = {
 }
 
 
+def table_keys(table: str) -> list[str]:
+    """The key columns of a result table (a side table of stage-1 rows has the stage-1 keys)."""
+    return KEYS.get(table, KEYS["stage1.csv"])
+
+
 def as_setting(setting) -> Setting:
     """A :class:`Setting` from a Setting, its name, or a tuple ``(ssl, aug[, {overrides}])``."""
     if isinstance(setting, Setting):
@@ -88,26 +93,34 @@ def _has_row(df: pd.DataFrame, keys: dict, hashes: dict) -> bool:
 def is_done(run: RunId, ds: UCRDataset, results_dir, table: str) -> bool:
     """Whether ``table`` holds the row of ``run`` for its current config (merged or still a part)."""
     path = results_path(results_dir, run.dataset, run.profile, table)
-    return _has_row(load_table(path, KEYS.get(table, ())), run.keys(), _hashes(run, ds))
+    return _has_row(load_table(path, table_keys(table)), run.keys(), _hashes(run, ds))
 
 
 def current_rows(df: pd.DataFrame, ds: UCRDataset) -> pd.DataFrame:
-    """The rows of ``df`` (one dataset) whose ``config_hash`` (and ``eval_hash``) match what the current
-    code and profile would produce: rows of an outdated config, or without a hash, are left out."""
+    """The rows of ``df`` (one dataset) whose ``config_hash`` (and ``eval_hash``, where the table has it)
+    match what the current code and profile would produce: rows of an outdated config, or without a hash,
+    are left out."""
     if df.empty or "config_hash" not in df.columns:
         return df.iloc[0:0]
-    keep, anchors = [], "reference" in df.columns  # reference_quality.csv names its tokenizer
-    for r in df.itertuples(index=False):
-        prior = getattr(r, "prior", None)
+    anchors = "reference" in df.columns  # reference_quality.csv names its tokenizer
+    wanted: dict[tuple, dict | None] = {}
+
+    def want(seed, setting, prior, profile) -> dict | None:
+        key = (seed, setting, prior, profile)
+        if key not in wanted:
+            try:
+                run = RunId(ds.meta.name, int(seed), Setting.parse(setting), prior, profile)
+                wanted[key] = _hashes(run, ds) | ({"eval_hash": eval_hash(run.config().eval)} if anchors else {})
+            except ValueError:
+                wanted[key] = None
+        return wanted[key]
+
+    keep = []
+    for r in df.to_dict("records"):
+        prior = r.get("prior")
         prior = None if prior is None or (isinstance(prior, float) and np.isnan(prior)) else prior
-        try:
-            setting = Setting.parse(r.tokenizer if anchors else r.setting)
-            run = RunId(ds.meta.name, int(r.seed), setting, prior, r.profile)
-            want = _hashes(run, ds) | ({"eval_hash": eval_hash(run.config().eval)} if anchors else {})
-        except (ValueError, AttributeError):
-            keep.append(False)
-            continue
-        keep.append(all(str(getattr(r, k, "")) == v for k, v in want.items()))
+        w = want(r.get("seed"), r.get("tokenizer") if anchors else r.get("setting"), prior, r.get("profile"))
+        keep.append(w is not None and all(str(r.get(k, "")) == v for k, v in w.items() if k in df.columns))
     return df[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
@@ -117,7 +130,7 @@ def write_unit(run: RunId, results_dir, tables: dict[str, list[dict]], *, merge:
         path = results_path(results_dir, run.dataset, run.profile, table)
         write_part(path, str(run).replace("/", "__"), rows)
         if merge:
-            merge_parts(path, KEYS.get(table, KEYS["stage1.csv"]))
+            merge_parts(path, table_keys(table))
 
 
 def _plan(ds: UCRDataset, *, profile: str, seeds, settings, priors=(None,)) -> list[RunId]:
@@ -180,7 +193,7 @@ def _run_grid(ds, runs, table, rows_fn, *, results_dir, device, progress, **kwar
         if not is_done(run, ds, results_dir, table):
             write_unit(run, results_dir, rows_fn(run, ds, device=device, progress=progress, **kwargs))
     path = results_path(results_dir, ds.meta.name, runs[0].profile if runs else "cpu", table)
-    return load_table(path, KEYS.get(table, KEYS["stage1.csv"]))
+    return load_table(path, table_keys(table))
 
 
 def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
@@ -361,17 +374,22 @@ def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = 
     return {"reference_quality.csv": rows}
 
 
+def reference_done(run: RunId, ds: UCRDataset, results_dir) -> bool:
+    """Whether ``reference_quality.csv`` holds the anchors of ``run`` (a stage-1 run) for the current config."""
+    path = results_path(results_dir, ds.meta.name, run.profile, "reference_quality.csv")
+    hashes = {**_hashes(run, ds), "eval_hash": eval_hash(run.config().eval)}
+    return _has_row(load_table(path, KEYS["reference_quality.csv"]),
+                    {"dataset": ds.meta.name, "seed": run.seed, "reference": "real TRAIN"}, hashes)
+
+
 def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_dir="results", device=None,
                       tokenizer_setting=("none", "none"), progress: bool = True) -> pd.DataFrame:
     """:func:`reference_rows` for one seed, unless ``reference_quality.csv`` has them for the current config."""
     run = RunId(ds.meta.name, seed, as_setting(tokenizer_setting), None, profile)
-    path = results_path(results_dir, ds.meta.name, profile, "reference_quality.csv")
-    df = load_table(path, KEYS["reference_quality.csv"])
-    hashes = {**_hashes(run, ds), "eval_hash": eval_hash(run.config().eval)}
-    if not _has_row(df, {"dataset": ds.meta.name, "seed": seed, "reference": "real TRAIN"}, hashes):
+    if not reference_done(run, ds, results_dir):
         write_unit(run, results_dir, reference_rows(run, ds, device=device, progress=progress))
-        df = load_table(path, KEYS["reference_quality.csv"])
-    return df
+    return load_table(results_path(results_dir, ds.meta.name, profile, "reference_quality.csv"),
+                      KEYS["reference_quality.csv"])
 
 
 def equal_size_quality(ds: UCRDataset, *, profile: str, seed: int = 0, settings=STAGE2_SETTINGS, priors=PRIORS,

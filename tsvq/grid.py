@@ -32,12 +32,16 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .config import PROFILES
-from .experiments import (ALL_PRIORS, KEYS, PRIORS, STAGE1_SETTINGS, as_setting, is_done, reference_rows,
-                          stage1_rows, stage2_rows, write_unit)
+from .experiments import (ALL_PRIORS, PRIORS, STAGE1_SETTINGS, as_setting, is_done, reference_done, reference_rows,
+                          stage1_rows, stage2_rows, table_keys, write_unit)
 from .identity import RunId
 from .results import merge_parts, results_path
 
 EXECUTORS = ("local", "slurm", "debug")
+
+
+class GridError(ValueError):
+    """A grid that cannot run as asked (arguments, no Slurm); the command line prints it as one line."""
 _TABLES = {"stage1": ("stage1.csv",), "stage2": ("stage2.csv", "prior_curves.csv"),
            "reference": ("reference_quality.csv",)}
 
@@ -92,12 +96,7 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
 
 def _done(unit: Unit, ds) -> bool:
     if unit.kind == "reference":
-        from .experiments import _has_row, _hashes, eval_hash, load_table
-
-        path = results_path(unit.results_dir, ds.meta.name, unit.run.profile, "reference_quality.csv")
-        hashes = {**_hashes(unit.run, ds), "eval_hash": eval_hash(unit.run.config().eval)}
-        return _has_row(load_table(path, KEYS["reference_quality.csv"]),
-                        {"dataset": ds.meta.name, "seed": unit.run.seed, "reference": "real TRAIN"}, hashes)
+        return reference_done(unit.run, ds, unit.results_dir)
     return is_done(unit.run, ds, unit.results_dir, unit.tables[0])
 
 
@@ -141,7 +140,7 @@ def run_group(units: list[Unit], log_dir: str, workers: int = 1) -> list[dict]:
 
 def _merge(unit: Unit) -> None:
     for table in unit.tables:
-        merge_parts(results_path(unit.results_dir, unit.run.dataset, unit.run.profile, table), KEYS.get(table, ()))
+        merge_parts(results_path(unit.results_dir, unit.run.dataset, unit.run.profile, table), table_keys(table))
 
 
 def _report(res: dict, done: int, total: int, t0: float) -> None:
@@ -170,7 +169,7 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
     as not started, so a time-limited session ends with finished units only.
     """
     if executor not in EXECUTORS:
-        raise ValueError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+        raise GridError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
     log_dir = str(log_dir)
     results, t0 = [], time.perf_counter()
     late = (lambda: False) if minutes is None else (lambda: time.perf_counter() - t0 > 60 * minutes)
@@ -224,16 +223,25 @@ def slurm_executor(log_dir: str, *, partition: str | None = None, timeout_min: i
     """A submitit Slurm executor with the grid's parameters (one array task per group of units)."""
     submitit = _submitit()
     if submitit is None:
-        raise RuntimeError("the slurm executor needs submitit: pip install -e '.[cluster]'")
-    ex = submitit.AutoExecutor(folder=str(Path(log_dir) / "submitit" / "%j"), cluster="slurm")
+        raise GridError("the slurm executor needs submitit: pip install -e '.[cluster]'")
+    try:
+        ex = submitit.AutoExecutor(folder=str(Path(log_dir) / "submitit" / "%j"), cluster="slurm")
+    except RuntimeError as e:  # no srun/sbatch on this machine
+        raise GridError(f"cannot submit to Slurm here ({e}); use --dry-run to see the sbatch script") from None
+    ex.update_parameters(**_slurm_params(partition=partition, timeout_min=timeout_min, gpus_per_task=gpus_per_task,
+                                         cpus_per_task=cpus_per_task, array_parallelism=array_parallelism,
+                                         mem_gb=mem_gb))
+    return ex
+
+
+def _slurm_params(*, partition, timeout_min, gpus_per_task, cpus_per_task, array_parallelism, mem_gb=None) -> dict:
     params = dict(timeout_min=timeout_min, gpus_per_node=gpus_per_task, cpus_per_task=cpus_per_task,
                   slurm_array_parallelism=array_parallelism, name="tsvq-grid")
     if partition:
         params["slurm_partition"] = partition
     if mem_gb:
         params["mem_gb"] = mem_gb
-    ex.update_parameters(**params)
-    return ex
+    return params
 
 
 def groups(units: list[Unit], per_task: int) -> list[list[Unit]]:
@@ -243,16 +251,17 @@ def groups(units: list[Unit], per_task: int) -> list[list[Unit]]:
     return [units[i:i + per_task] for i in range(0, len(units), per_task)]
 
 
-def sbatch_script(units: list[Unit], *, log_dir="grid-logs", units_per_task: int = 1, **params) -> str:
-    """The sbatch script submitit would submit for these units (nothing is submitted)."""
+def sbatch_script(units: list[Unit], *, log_dir="grid-logs", units_per_task: int = 1, partition=None,
+                  timeout_min: int = 240, gpus_per_task: int = 1, cpus_per_task: int = 8,
+                  array_parallelism: int = 32) -> str:
+    """The sbatch script submitit writes for these units' job array (nothing is submitted; works anywhere)."""
     from submitit.slurm.slurm import _make_sbatch_string
 
-    n = len(groups(units, units_per_task))
-    ex = slurm_executor(log_dir, **params)
-    p = dict(ex._executor.parameters)
-    p["map_count"] = n
-    return _make_sbatch_string(command="python -u -m submitit.core._submit " + str(Path(log_dir) / "submitit" / "%j"),
-                               folder=str(Path(log_dir) / "submitit" / "%j"), **p)
+    folder = str(Path(log_dir) / "submitit" / "%j")
+    return _make_sbatch_string(command=f"{sys.executable} -u -m submitit.core._submit {folder}", folder=folder,
+                               job_name="tsvq-grid", partition=partition, time=timeout_min,
+                               gpus_per_node=gpus_per_task, cpus_per_task=cpus_per_task, ntasks_per_node=1,
+                               array_parallelism=array_parallelism, map_count=len(groups(units, units_per_task)))
 
 
 def _execute_slurm(units, *, workers, log_dir, gpus_per_task, units_per_task: int = 1, wait_for: bool = True,
@@ -315,9 +324,11 @@ def run_from_args(args: argparse.Namespace) -> int:
     import torch
 
     if args.workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        raise GridError(f"--workers must be >= 1, got {args.workers}")
     if any(s < 0 for s in args.seeds):
-        raise ValueError("--seeds must be >= 0")
+        raise GridError(f"--seeds must be >= 0, got {args.seeds}")
+    if args.executor == "slurm" and not args.dry_run and _submitit() is None:
+        raise GridError("the slurm executor needs submitit: pip install -e '.[cluster]'")
     settings = STAGE1_SETTINGS if not args.settings else [as_setting(s) for s in args.settings]
     cuda = torch.cuda.is_available() if args.device is None else args.device.startswith("cuda")
     gpus = args.gpus_per_task if args.gpus_per_task is not None else int(cuda)
@@ -332,7 +343,7 @@ def run_from_args(args: argparse.Namespace) -> int:
             print(f"  {u.name}")
         if args.executor == "slurm":
             print(sbatch_script(units, log_dir=args.log_dir, units_per_task=args.units_per_task,
-                                partition=args.partition, timeout_min=args.timeout_min, gpus_per_task=gpus,
+                                partition=args.partition, timeout_min=args.timeout_min, gpus_per_task=gpus or 1,
                                 cpus_per_task=args.cpus_per_task, array_parallelism=args.array_parallelism))
         return 0
     slurm = {}

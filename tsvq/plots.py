@@ -1,10 +1,20 @@
 """Figures for the book: each function takes data and returns a matplotlib ``Figure``.
 
 Every figure is closed in pyplot before it is returned, so pyplot keeps no reference to it: a notebook
-shows it exactly once (as the cell's last expression, or with ``display(fig)``), scripts can call these
-functions in a loop without accumulating open figures, and no display is needed (``fig.savefig``).
+shows it exactly once (through :func:`tsvq.book.figure`, which numbers and captions it), scripts can call
+these functions in a loop without accumulating open figures, and no display is needed (``fig.savefig``).
+
+One palette serves the whole book: every tokenizer setting has one colour on every page (the naive
+tokenizer is always grey, Barlow Twins blues, VIbCReg oranges, VICReg greens; the augmentation sets the
+shade), every prior has one, and axes are labelled in words with units (:func:`label`), never with a
+column name. Small effects are drawn as points with 95 % intervals (Student t over the seeds), not as
+bars from zero, and nothing is drawn as a bar on a log axis.
 """
 from __future__ import annotations
+
+import functools
+import math
+import textwrap
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -22,6 +32,114 @@ COLORS = {  # one colour per role, shared across figures
     "ssl": "#d5ecd4",
     "prior": "#e6dcf2",
 }
+
+
+NAIVE = "#7f7f7f"  # the naive tokenizer (and any baseline), on every page
+SETTING_COLORS = {
+    "naive": NAIVE,
+    "barlowtwins-warp": "#08306b", "barlowtwins-slice": "#2171b5", "barlowtwins-gauss": "#6baed6",
+    "vibcreg-warp": "#7f2704", "vibcreg-slice": "#d94801", "vibcreg-gauss": "#fd8d3c",
+    "vicreg-warp": "#00441b", "vicreg-slice": "#238b45", "vicreg-gauss": "#74c476",
+}
+PRIOR_COLORS = {"token": "#6a3d9a", "embedding": "#01857a", "token_thesis": "#c51b7d"}
+SPLIT_COLORS = {"train": "#3a3a3a", "val": "#8c8c8c", "test": "#c8c8c8"}
+REAL = "#222222"  # real series
+REFERENCE_COLORS = ["#000000", "#b2182b", "#636363", "#2166ac", "#8c510a"]  # anchor lines, each its own style
+OTHER = ["#8c564b", "#bcbd22", "#17becf", "#e377c2", "#9467bd", "#393b79"]  # anything outside the palette
+# Each class of a dataset (examples, latent maps): a palette of its own, used only where classes are shown.
+CLASS_COLORS = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666",
+                "#1f78b4", "#b2df8a"]
+
+# Axis labels in words, with units; :func:`label` falls back to the name with spaces.
+LABELS = {
+    "svm_accuracy": "SVM accuracy on TEST",
+    "knn_accuracy": "KNN accuracy on TEST",
+    "val_svm_accuracy": "SVM accuracy on VAL",
+    "val_knn_accuracy": "KNN accuracy on VAL",
+    "cv_knn_accuracy": "KNN accuracy, 5-fold CV on TRAIN ∪ VAL",
+    "cv_svm_accuracy": "SVM accuracy, 5-fold CV on TRAIN ∪ VAL",
+    "test_time_mse": "TEST reconstruction MSE (z-scaled units²)",
+    "val_time_mse": "VAL reconstruction MSE (z-scaled units²)",
+    "test_stft_mse": "TEST STFT reconstruction MSE (z-scaled units²)",
+    "recon_loss": "TEST reconstruction loss, time + STFT MSE",
+    "perplexity": "codebook perplexity (codes in use)",
+    "mean_abs_corr_off_diagonal": "mean |correlation| between codewords",
+    "fid": "FID on FCN features (lower is better)",
+    "rocket_fid": "ROCKET-FID on MiniRocket features (lower is better)",
+    "kid": "KID on FCN features (lower is better)",
+    "is_mean": "Inception Score (1 to number of classes)",
+    "cas": "CAS: TEST accuracy of an FCN trained on samples",
+    "copy_rate": "copy rate (share of samples)",
+    "best_val_loss": "best VAL prior loss (nats per token)",
+    "final_val_loss": "final VAL prior loss (nats per token)",
+    "val_loss": "VAL prior loss (nats per token)",
+    "context_gain": "context gain (nats per token)",
+    "token_entropy": "TRAIN token entropy (nats per token)",
+    "epochs_to_reference": "epochs to reach naive's final VAL loss",
+    "epochs_to_own_best": "epochs to within 5 % of own best VAL loss",
+}
+STYLE = {"font.size": 9, "axes.titlesize": 9, "axes.labelsize": 9, "xtick.labelsize": 8, "ytick.labelsize": 8,
+         "legend.fontsize": 8, "figure.titlesize": 10, "axes.spines.top": False, "axes.spines.right": False}
+
+
+def label(metric: str, width: int = 34) -> str:
+    """The words for a metric column (e.g. ``svm_accuracy`` -> "SVM accuracy on TEST"), wrapped at ``width``."""
+    return textwrap.fill(LABELS.get(metric, metric.replace("_", " ")), width)
+
+
+def setting_color(name) -> str:
+    """The colour of a tokenizer setting on every page; a variant (``vibcreg-slice-weight0.1``) or a cell of the
+    2 × 2 (``vibcreg-slice + embedding``) takes the colour of its setting, an unknown name a fixed other one."""
+    name = str(name).split(" + ")[0]
+    if name in SETTING_COLORS:
+        return SETTING_COLORS[name]
+    base = "naive" if name.startswith("naive") else "-".join(name.split("-")[:2])
+    if base in SETTING_COLORS:
+        return SETTING_COLORS[base]
+    return OTHER[sum(map(ord, name)) % len(OTHER)]
+
+
+def prior_color(name) -> str:
+    return PRIOR_COLORS.get(str(name), OTHER[sum(map(ord, str(name))) % len(OTHER)])
+
+
+def color_for(column: str, value) -> str:
+    """The palette colour of ``value`` in a table column: priors by prior, everything else by setting."""
+    if column == "prior" or str(value) in PRIOR_COLORS:
+        return prior_color(value)
+    if column in ("ssl", "aug"):  # a part of a setting: the slice shade of that loss / the VIbCReg shade
+        return setting_color(f"{value}-slice" if column == "ssl" else ("naive" if value == "none" else
+                                                                        f"vibcreg-{value}"))
+    return setting_color(value)
+
+
+def _styled(fn):
+    """Draw under the book's font sizes (rc settings are read when artists are made, so the whole call)."""
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with plt.rc_context(STYLE):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
+def _ci(values) -> tuple[float, float, int]:
+    """Mean and half-width of the 95 % Student-t interval of ``values`` (NaN half-width with < 2 values)."""
+    from scipy.stats import t as student
+
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    n = len(v)
+    if n == 0:
+        return float("nan"), float("nan"), 0
+    if n < 2:
+        return float(v.mean()), float("nan"), 1
+    return float(v.mean()), float(student.ppf(0.975, n - 1) * v.std(ddof=1) / math.sqrt(n)), n
+
+
+def _legend_below(fig, handles, labels, *, max_cols: int = 4):
+    """A legend under the axes, in as many columns as fit: it never squeezes the plot."""
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=min(max_cols, len(labels)), frameon=False)
 
 
 def _figure(width: float, height: float) -> Figure:
@@ -58,6 +176,7 @@ def _arrow(ax, start, end, *, style: str = "-|>", ls: str = "-", color: str = "#
 # ----------------------------------------------------------------------------------------------- figures
 
 
+@_styled
 def plot_architecture() -> Figure:
     """NC-VQVAE stage 1 (two branches sharing one encoder/decoder, SSL head) and the stage-2 MaskGIT prior.
 
@@ -144,6 +263,7 @@ def plot_architecture() -> Figure:
     return fig
 
 
+@_styled
 def plot_examples_per_class(ds, *, n_per_class: int = 8, split: str = "train", seed: int = 0) -> Figure:
     """A few series of every class (thin lines) and the class mean (thick), one panel per class.
 
@@ -165,7 +285,7 @@ def plot_examples_per_class(ds, *, n_per_class: int = 8, split: str = "train", s
             ax.set_axis_off()
             continue
         members = np.flatnonzero(y == c)
-        color = f"C{c % 10}"
+        color = CLASS_COLORS[c % len(CLASS_COLORS)]
         if len(members):
             pick = rng.choice(members, size=min(n_per_class, len(members)), replace=False)
             ax.plot(t, x[pick].T, color=color, alpha=0.35, linewidth=0.8)
@@ -180,6 +300,7 @@ def plot_examples_per_class(ds, *, n_per_class: int = 8, split: str = "train", s
     return fig
 
 
+@_styled
 def plot_class_balance(ds) -> Figure:
     """Series per class in TRAIN, VAL and TEST as grouped bars.
 
@@ -196,13 +317,13 @@ def plot_class_balance(ds) -> Figure:
     for i, split in enumerate(splits):
         counts = np.bincount(ds.split(split)[1], minlength=k)
         bars = ax.bar(pos + (i - 1) * width, counts, width, label=f"{split.upper()} (n={counts.sum()})",
-                      color=f"C{i}", alpha=0.85)
+                      color=SPLIT_COLORS[split], edgecolor="#333333", linewidth=0.5)
         ax.bar_label(bars, fontsize=7, padding=1)
     ax.set_xticks(pos, [str(n) for n in names])
     ax.set_xlabel("class")
-    ax.set_ylabel("series")
+    ax.set_ylabel("number of series")
     ax.margins(y=0.15)
-    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(f"{ds.meta.name}: class balance per split", fontsize=10)
     return fig
 
@@ -210,231 +331,332 @@ def plot_class_balance(ds) -> Figure:
 # ----------------------------------------------------------------------------------------------- results
 
 
+@_styled
 def plot_reconstructions(x: np.ndarray, x_hat: np.ndarray, y: np.ndarray | None = None, *, n: int = 6,
                          class_names=None, title: str = "") -> Figure:
     """Series (solid) and their tokenizer reconstructions (dashed), one panel each."""
     return plot_reconstructions_compared(x, {"reconstruction": x_hat}, y, n=n, class_names=class_names, title=title)
 
 
+@_styled
 def plot_codebook_usage(counts: dict[str, np.ndarray]) -> Figure:
-    """Bar chart of how often each code is used, one panel per tokenizer (e.g. naive vs SSL)."""
-    fig = _figure(4.2 * len(counts), 2.6)
-    axes = np.atleast_1d(fig.subplots(1, len(counts), squeeze=False).ravel())
+    """How often each code is used (codes sorted by use), one panel per tokenizer, in the tokenizer's colour."""
+    fig = _figure(min(7.2, 3.6 * len(counts)), 2.6)
+    axes = np.atleast_1d(fig.subplots(1, len(counts), squeeze=False, sharey=True).ravel())
     for ax, (name, c) in zip(axes, counts.items()):
         c = np.asarray(c, dtype=float)
         order = np.argsort(-c)
-        ax.bar(np.arange(len(c)), c[order] / c.sum(), color="#1f77b4")
+        ax.bar(np.arange(len(c)), c[order] / c.sum(), color=setting_color(name), width=0.85)
         p = c / c.sum()
         ppl = float(np.exp(-(p[p > 0] * np.log(p[p > 0])).sum()))
-        ax.set_title(f"{name}: perplexity {ppl:.1f}, {int((c > 0).sum())}/{len(c)} codes used", fontsize=9)
-        ax.set_xlabel("code (sorted by use)")
-        ax.set_ylabel("fraction of tokens")
+        ax.set_title(f"{name}\nperplexity {ppl:.1f}, {int((c > 0).sum())} of {len(c)} codes used")
+        ax.set_xlabel("code, sorted by use")
+    axes[0].set_ylabel("share of TEST tokens")
     return fig
 
 
+@_styled
 def plot_latent_maps(maps: dict[str, np.ndarray], y: np.ndarray, *, class_names=None, title: str = "") -> Figure:
     """2-D maps (PCA / t-SNE) of pooled latents coloured by class, one panel per tokenizer."""
-    fig = _figure(3.8 * len(maps), 3.4)
+    fig = _figure(min(7.2, 3.4 * len(maps)), 3.5)
     axes = fig.subplots(1, len(maps), squeeze=False).ravel()
     classes = np.unique(y)
-    cmap = plt.get_cmap("tab10")
+    handles = []
     for ax, (name, xy) in zip(axes, maps.items()):
         for j, c in enumerate(classes):
             m = y == c
-            ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.7, color=cmap(j % 10),
-                       label=str(class_names[c]) if class_names else str(c))
-        ax.set_title(name, fontsize=9)
+            h = ax.scatter(xy[m, 0], xy[m, 1], s=6, alpha=0.7, color=CLASS_COLORS[j % len(CLASS_COLORS)],
+                           label=f"class {class_names[c] if class_names else c}")
+            if ax is axes[0]:
+                handles.append(h)
+        ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
-    axes[-1].legend(fontsize=7, markerscale=2, title="class", title_fontsize=7, loc="best")
+    _legend_below(fig, handles, [h.get_label() for h in handles], max_cols=6)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
-def plot_metric_bars(table, *, metrics, group: str = "setting", title: str = "") -> Figure:
-    """Mean ± std bars over seeds: ``table`` is a pandas DataFrame with one row per (setting, seed)."""
-    fig = _figure(4.0 * len(metrics), 3.0)
-    axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
+@_styled
+def plot_metric_points(table, *, metrics, group: str = "setting", baseline: str | None = "naive",
+                       title: str = "") -> Figure:
+    """Mean over seeds with its 95 % interval, one row per ``group`` value and one panel per metric.
+
+    ``table`` has one row per (group, seed). Points, not bars: the differences between settings are
+    small beside the values, and a bar from zero would hide them. The ``baseline``'s mean is drawn as a
+    grey line across each panel; with one seed a point has no interval (hollow marker).
+    """
+    groups = list(dict.fromkeys(table[group]))
+    fig = _figure(min(7.2, 2.5 * len(metrics) + 1.2), 0.32 * len(groups) + 1.3)
+    axes = fig.subplots(1, len(metrics), squeeze=False, sharey=True).ravel()
     for ax, metric in zip(axes, metrics):
-        g = table.groupby(group, sort=False)[metric]
-        mean, std = g.mean(), g.std().fillna(0.0)
-        ax.bar(range(len(mean)), mean.values, yerr=std.values, capsize=3, color="#1f77b4")
-        ax.set_xticks(range(len(mean)))
-        ax.set_xticklabels(mean.index, rotation=45, ha="right", fontsize=7)
-        ax.set_title(metric, fontsize=9)
-        lo = float((mean - std).min())
-        if "accuracy" in metric:
-            ax.set_ylim(max(0.0, lo - 0.05), 1.0)
+        for i, g in enumerate(groups):
+            m, h, n = _ci(table.loc[table[group] == g, metric])
+            color = color_for(group, g)
+            ax.errorbar(m, i, xerr=None if not np.isfinite(h) else h, fmt="o", color=color, capsize=3,
+                        markersize=5, markerfacecolor=color if np.isfinite(h) else "white")
+            if g == baseline:
+                ax.axvline(m, color=NAIVE, lw=1, ls="--", zorder=0)
+        ax.set_xlabel(label(metric, 26))
+        ax.ticklabel_format(axis="x", useOffset=False)
+        ax.grid(axis="x", alpha=0.3)
+        ax.locator_params(axis="x", nbins=4)
+    axes[0].set_yticks(range(len(groups)), [str(g) for g in groups])
+    axes[0].invert_yaxis()
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
-def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], *, ylabel: str = "VAL prior loss",
+@_styled
+def plot_differences(tests, *, metrics=None, by: str = "setting", hue: str | None = None, baseline: str = "naive",
+                     title: str = "") -> Figure:
+    """The paired differences of a :func:`tsvq.report.compare_family` table with their 95 % intervals.
+
+    One panel per metric, one row per ``by`` group, a line at 0 (no difference to ``baseline``). With
+    ``hue`` (e.g. ``"prior"``) each row holds one point per hue value in that value's colour; without,
+    each point takes its group's colour. Filled: the verdict is "supported"; half-filled: "suggestive";
+    hollow: "no evidence" (or no interval, with fewer than two seeds).
+    """
+    metrics = [m for m in (metrics or list(dict.fromkeys(tests["metric"]))) if (tests["metric"] == m).any()]
+    groups = list(dict.fromkeys(tests[by]))
+    hues = list(dict.fromkeys(tests[hue])) if hue else [None]
+    fig = _figure(min(7.2, 2.4 * len(metrics) + 1.6), 0.3 * len(groups) * max(1, len(hues) * 0.7) + 1.5)
+    axes = fig.subplots(1, max(1, len(metrics)), squeeze=False, sharey=True).ravel()
+    step = 0.6 / max(1, len(hues))
+    handles = {}
+    for ax, metric in zip(axes, metrics):
+        part = tests[tests["metric"] == metric]
+        ax.axvline(0, color=NAIVE, lw=1, ls="--", zorder=0)
+        for i, g in enumerate(groups):
+            for j, h in enumerate(hues):
+                r = part[(part[by] == g) & ((part[hue] == h) if hue else True)]
+                if r.empty:
+                    continue
+                r = r.iloc[0]
+                y = i + (j - (len(hues) - 1) / 2) * step
+                color = color_for(hue, h) if hue else color_for(by, g)
+                lo, hi, d = float(r["ci_low"]), float(r["ci_high"]), float(r["difference"])
+                err = [[d - lo], [hi - d]] if np.isfinite(lo) and np.isfinite(hi) else None
+                verdict = str(r.get("verdict", ""))
+                style = dict(markerfacecolor=color) if verdict == "supported" else \
+                    dict(fillstyle="left", markerfacecoloralt="white") if verdict == "suggestive" else \
+                    dict(markerfacecolor="white")
+                line = ax.errorbar(d, y, xerr=err, fmt="o", color=color, capsize=3, markersize=5, **style)
+                if hue:
+                    handles.setdefault(f"{hue} {h}", line)
+        ax.set_xlabel(textwrap.fill(f"{LABELS.get(metric, metric.replace('_', ' '))}: difference to {baseline}", 28))
+        ax.grid(axis="x", alpha=0.3)
+        ax.locator_params(axis="x", nbins=4)
+    axes[0].set_yticks(range(len(groups)), [str(g) for g in groups])
+    axes[0].invert_yaxis()
+    _legend_below(fig, list(handles.values()), list(handles))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@_styled
+def plot_grouped_points(table, *, metrics, x: str, hue: str, references: dict | None = None, log=("fid",),
+                        title: str = "") -> Figure:
+    """Mean and 95 % interval over seeds, one group of points per ``x`` value and one colour per ``hue``
+    value, one panel per metric. ``references`` maps a metric to ``{label: value}``, drawn as horizontal
+    lines (anchors such as real data, or noise), each label with its own colour and dash in the legend; metrics in ``log`` (names containing one of
+    them) get a log axis, which suits points (never bars) when distances span orders of magnitude."""
+    references = references or {}
+    xs = list(dict.fromkeys(table[x]))
+    hues = list(dict.fromkeys(table[hue]))
+    cols = min(len(metrics), 2)
+    rows = -(-len(metrics) // cols)
+    fig = _figure(7.2 if cols > 1 else 4.6, 2.7 * rows + 0.5)
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    step = 0.7 / max(1, len(hues))
+    handles, refs = {}, {}
+    for ax, metric in zip(axes, metrics):
+        for j, h in enumerate(hues):
+            for i, v in enumerate(xs):
+                vals = table.loc[(table[x] == v) & (table[hue] == h), metric] if metric in table else []
+                m, half, n = _ci(vals)
+                if n == 0:
+                    continue
+                color = color_for(hue, h)
+                line = ax.errorbar(i + (j - (len(hues) - 1) / 2) * step, m, yerr=half if np.isfinite(half) else None,
+                                   fmt="o", color=color, capsize=3, markersize=5,
+                                   markerfacecolor=color if np.isfinite(half) else "white")
+                handles.setdefault(f"{hue} {h}", line)
+        for name, value in references.get(metric, {}).items():
+            k = refs.setdefault(name, len(refs))
+            line = ax.axhline(value, color=REFERENCE_COLORS[k % len(REFERENCE_COLORS)],
+                              ls=[":", "--", "-.", (0, (5, 1, 1, 1, 1, 1))][k % 4], lw=1.1, zorder=0)
+            handles.setdefault(name, line)
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs], rotation=30 if len(xs) > 3 else 0,
+                      ha="right" if len(xs) > 3 else "center")
+        ax.set_xlim(-0.6, len(xs) - 0.4)
+        is_log = any(tag in metric for tag in log)
+        if is_log:
+            ax.set_yscale("log")
+        else:
+            ax.ticklabel_format(axis="y", useOffset=False)
+        ax.set_ylabel(label(metric, 30) + ("\n(log scale)" if is_log else ""))
+        ax.grid(axis="y", alpha=0.3)
+    for ax in axes[len(metrics):]:
+        ax.axis("off")
+    _legend_below(fig, list(handles.values()), list(handles))
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+@_styled
+def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], *, ylabel: str = "VAL prior loss (nats per token)",
                      reference: float | None = None, reference_label: str = "") -> Figure:
-    """Loss against epoch, one line per run (RQ3 convergence)."""
+    """Loss against epoch, one line per run, in the run's setting colour (RQ3 convergence)."""
     fig = _figure(5.5, 3.4)
     ax = fig.subplots()
     for name, pts in curves.items():
         e, v = zip(*pts)
-        ax.plot(e, v, lw=1.4, label=name)
+        ax.plot(e, v, lw=1.4, label=name, color=setting_color(name))
     if reference is not None:
-        ax.axhline(reference, color="#888888", ls=":", lw=1, label=reference_label)
+        ax.axhline(reference, color="#555555", ls=":", lw=1, label=reference_label)
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.legend(fontsize=7)
+    _legend_below(fig, *ax.get_legend_handles_labels())
     return fig
 
 
+@_styled
 def plot_real_vs_synthetic(real: np.ndarray, y_real: np.ndarray, synth: np.ndarray, y_synth: np.ndarray, *,
-                           class_names=None, n: int = 5, title: str = "") -> Figure:
-    """Per class that has synthetic series: real series (left column) next to synthetic series of the same
-    class (right column)."""
+                           class_names=None, n: int = 5, title: str = "", color: str = "#d94801") -> Figure:
+    """Per class that has synthetic series: real series (left column, dark grey) next to synthetic series of
+    the same class (right column, ``color``), both columns of a row on the same y-scale."""
     classes = np.intersect1d(np.unique(y_real), np.unique(y_synth))
-    fig = _figure(7.0, 1.9 * len(classes))
-    axes = fig.subplots(len(classes), 2, squeeze=False)
+    fig = _figure(6.4, 1.7 * len(classes) + 0.4)
+    axes = fig.subplots(len(classes), 2, squeeze=False, sharex=True)
     for r, c in enumerate(classes):
-        for col, (x, y, label) in enumerate([(real, y_real, "real"), (synth, y_synth, "synthetic")]):
+        for col, (x, y, kind, tint) in enumerate([(real, y_real, "real", REAL), (synth, y_synth, "synthetic", color)]):
             ax = axes[r, col]
             sel = x[y == c][:n]
             for s in sel:
-                ax.plot(np.ravel(s), lw=0.9, alpha=0.8)
+                ax.plot(np.ravel(s), lw=0.9, alpha=0.75, color=tint)
             name = class_names[c] if class_names else c
-            ax.set_title(f"{label}, class {name}", fontsize=8)
-            ax.tick_params(labelsize=6)
+            ax.set_title(f"{kind}, class {name}")
+        axes[r, 1].sharey(axes[r, 0])
+        axes[r, 0].set_ylabel("z-scaled value")
+    for ax in axes[-1]:
+        ax.set_xlabel("time step")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
 # ----------------------------------------------------------------------------------------------- research questions
 
 
-def _mean_std(table, group, metric):
-    g = table.groupby(group, sort=False)[metric]
-    return g.mean(), g.std().fillna(0.0)  # one seed: no error bar
-
-
+@_styled
 def plot_reconstructions_compared(x: np.ndarray, recons: dict[str, np.ndarray], y: np.ndarray | None = None, *,
                                   n: int = 6, class_names=None, title: str = "") -> Figure:
-    """Series (solid black) and the reconstructions of several tokenizers (coloured, dashed) in one panel each,
-    so that what one tokenizer keeps and another smooths away is visible on the same series."""
+    """Series (solid black) and the reconstructions of several tokenizers (dashed, each in its setting's
+    colour) in one panel each, so that what one tokenizer keeps and another smooths away is visible on the
+    same series."""
     n = min(n, len(x))
     cols = min(3, n)
     rows = -(-n // cols)
-    fig = _figure(3.6 * cols, 2.2 * rows)
+    fig = _figure(2.4 * cols, 1.9 * rows + 0.5)
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    handles = []
     for i, ax in enumerate(axes):
         if i >= n:
             ax.axis("off")
             continue
-        ax.plot(np.ravel(x[i]), color="#333333", lw=1.4, label="real")
-        for j, (name, x_hat) in enumerate(recons.items()):
-            ax.plot(np.ravel(x_hat[i]), color=f"C{j + 1}", lw=1.1, ls="--", label=name)
+        h = ax.plot(np.ravel(x[i]), color=REAL, lw=1.4, label="real series")
+        for name, x_hat in recons.items():
+            h += ax.plot(np.ravel(x_hat[i]), color=setting_color(name), lw=1.2, ls="--", label=name)
+        if i == 0:
+            handles = h
         if y is not None:
-            ax.set_title(f"class {class_names[y[i]] if class_names else y[i]}", fontsize=9)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7, loc="best")
+            ax.set_title(f"class {class_names[y[i]] if class_names else y[i]}")
+    _legend_below(fig, handles, [h.get_label() for h in handles])
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
+@_styled
 def plot_augmentations(x: np.ndarray, views: dict[str, np.ndarray], *, title: str = "") -> Figure:
-    """One series per row: the original (grey) and its augmented view (colour), one column per augmentation."""
+    """One series per row: the original (light grey) and its augmented view (dark), one column per
+    augmentation."""
     n = len(x)
-    fig = _figure(3.4 * len(views), 1.9 * n)
+    fig = _figure(min(7.2, 2.4 * len(views)), 1.5 * n + 0.6)
     axes = fig.subplots(n, len(views), squeeze=False, sharex=True)
+    handles = []
     for r in range(n):
         for c, (name, v) in enumerate(views.items()):
             ax = axes[r, c]
-            ax.plot(np.ravel(x[r]), color="#999999", lw=1.2, label="original")
-            ax.plot(np.ravel(v[r]), color=f"C{c}", lw=1.1, label=name)
-            ax.tick_params(labelsize=7)
+            h = ax.plot(np.ravel(x[r]), color="#b0b0b0", lw=1.6, label="original series")
+            h += ax.plot(np.ravel(v[r]), color=REAL, lw=1.0, label="augmented view")
+            handles = handles or h
             if r == 0:
-                ax.set_title(name, fontsize=9)
-                ax.legend(fontsize=7, loc="best")
+                ax.set_title(name)
+            if r == n - 1:
+                ax.set_xlabel("time step")
+    _legend_below(fig, handles, [h.get_label() for h in handles])
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title)
     return fig
 
 
-def plot_tradeoff(table, *, x: str, y: str, group: str = "setting", title: str = "") -> Figure:
-    """Mean ± std of two metrics per group (one point per setting, the first as a black star): e.g.
-    reconstruction error against probe accuracy, to see whether a setting buys one with the other."""
-    mx, sx = _mean_std(table, group, x)
-    my, sy = _mean_std(table, group, y)
-    fig = _figure(5.2, 3.8)
+_MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
+
+
+@_styled
+def plot_tradeoff(table, *, x: str, y: str, group: str = "setting", baseline: str = "naive",
+                  title: str = "") -> Figure:
+    """Mean and 95 % interval of two metrics per group, one point per setting in its colour (the baseline a
+    grey star): e.g. reconstruction error against probe accuracy, to see whether a setting buys one with
+    the other. With many groups (variants of a few settings) the legend names the settings' colours and
+    each variant of a setting gets its own marker, listed in the legend below the axes."""
+    groups = list(dict.fromkeys(table[group]))
+    fig = _figure(6.4, 4.2 + 0.16 * max(0, len(groups) - 8))
     ax = fig.subplots()
-    for i, name in enumerate(mx.index):  # the first group (the baseline) as a black star
-        style = dict(fmt="*", color="#222222", markersize=11) if i == 0 else dict(fmt="o", color=f"C{i % 10}",
-                                                                                   markersize=6)
-        ax.errorbar(mx[name], my[name], xerr=sx[name], yerr=sy[name], capsize=3, label=str(name), **style)
-    ax.set_xlabel(x)
-    ax.set_ylabel(y)
+    seen: dict[str, int] = {}
+    handles, names = [], []
+    for name in groups:
+        rows = table[table[group] == name]
+        mx, hx, _ = _ci(rows[x])
+        my, hy, _ = _ci(rows[y])
+        color = color_for(group, name)
+        k = seen.setdefault(color, -1) + 1
+        seen[color] = k
+        style = dict(fmt="*", markersize=12) if name == baseline else dict(fmt=_MARKERS[k % len(_MARKERS)],
+                                                                           markersize=6)
+        h = ax.errorbar(mx, my, xerr=hx if np.isfinite(hx) else None, yerr=hy if np.isfinite(hy) else None,
+                        capsize=2, color=color, elinewidth=0.8, **style)
+        handles.append(h)
+        names.append(str(name))
+    ax.set_xlabel(label(x, 50))
+    ax.set_ylabel(label(y, 34))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _legend_below(fig, handles, names, max_cols=2 if max(map(len, names)) > 24 else 3)
     if title:
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title)
     return fig
 
 
-def plot_grouped_bars(table, *, metrics, x: str, hue: str, references: dict | None = None,
-                      title: str = "") -> Figure:
-    """Mean ± std bars over seeds, grouped by ``x`` with one colour per ``hue``, one panel per metric.
-
-    ``references`` maps a metric to ``{label: value}`` drawn as horizontal lines (anchors such as the
-    score of real data, or the baseline's mean).
-    """
-    references = references or {}
-    xs = list(dict.fromkeys(table[x]))
-    hues = list(dict.fromkeys(table[hue]))
-    cols, rows = min(len(metrics), 2), -(-len(metrics) // 2)
-    panel = min(6.5, max(3.5, 0.28 * len(xs) * len(hues) + 1.5))
-    fig = _figure(panel * cols + 1.6, 2.9 * rows)
-    axes = fig.subplots(rows, cols, squeeze=False).ravel()
-    width = 0.8 / len(hues)
-    handles = {}
-    for ax, metric in zip(axes, metrics):
-        mean, std = _mean_std(table, [x, hue], metric)
-        for j, h in enumerate(hues):
-            m = [mean.get((v, h), np.nan) for v in xs]
-            s = [std.get((v, h), 0.0) for v in xs]
-            bars = ax.bar(np.arange(len(xs)) + (j - (len(hues) - 1) / 2) * width, m, width,
-                          yerr=s if any(s) else None, capsize=2, color=f"C{j % 10}")
-            handles.setdefault(f"{hue} = {h}", bars)
-        for k, (label, value) in enumerate(references.get(metric, {}).items()):
-            handles.setdefault(label, ax.axhline(value, color="#555555", ls=[":", "--", "-."][k % 3], lw=1))
-        ax.set_xticks(np.arange(len(xs)))
-        tilt = len(xs) > 3
-        ax.set_xticklabels([str(v) for v in xs], rotation=30 if tilt else 0, ha="right" if tilt else "center",
-                           fontsize=7)
-        if "fid" in metric:  # distances span orders of magnitude (real data vs noise): log scale
-            ax.set_yscale("log")
-        ax.set_title(metric + (" (log scale)" if "fid" in metric else ""), fontsize=9)
-        ax.tick_params(labelsize=7)
-    for ax in axes[len(metrics):]:
-        ax.axis("off")
-    fig.legend(list(handles.values()), list(handles), loc="outside right upper", fontsize=7, frameon=False)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    return fig
-
-
+@_styled
 def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", reference: float | None = None,
-                      reference_label: str = "", ylabel: str = "VAL prior loss") -> Figure:
+                      reference_label: str = "", ylabel: str = "VAL prior loss (nats per token)") -> Figure:
     """VAL loss against epoch, mean over seeds (line) ± std (band), one panel per ``panel`` value.
 
-    The first ``line`` value (the baseline) is drawn thick and black; with more than three lines only
-    its band is drawn.
-
-    ``curves`` is a long table with columns ``epoch``, ``val_loss``, ``seed``, ``panel`` and ``line``.
+    Each ``line`` value in its palette colour; the naive tokenizer grey and thick. With more than three
+    lines only the naive band is drawn. ``curves`` is a long table with columns ``epoch``, ``val_loss``,
+    ``seed``, ``panel`` and ``line``.
     """
     panels = list(dict.fromkeys(curves[panel]))
-    fig = _figure(4.8 * len(panels), 3.5)
+    fig = _figure(min(7.2, 3.5 * len(panels) + 0.4), 3.6)
     axes = fig.subplots(1, len(panels), squeeze=False, sharey=True).ravel()
     lines = list(dict.fromkeys(curves[line]))
+    handles = {}
     for ax, p in zip(axes, panels):
         sub = curves[curves[panel] == p]
         for j, name in enumerate(lines):
@@ -442,42 +664,48 @@ def plot_prior_curves(curves, *, panel: str = "prior", line: str = "setting", re
             if not len(g):
                 continue
             m, s = g.mean(), g.std().fillna(0.0)
-            style = dict(color="#222222", lw=2.0, zorder=3) if j == 0 else dict(color=f"C{j % 10}", lw=1.2)
-            ax.plot(m.index, m.values, label=str(name), **style)
-            if j == 0 or len(lines) <= 3:  # with many lines, only the baseline's band stays readable
-                ax.fill_between(m.index, m - s, m + s, color=style["color"], alpha=0.15, lw=0)
+            color = color_for(line, name)
+            base = name == "naive"
+            h, = ax.plot(m.index, m.values, color=color, lw=2.2 if base else 1.2, zorder=3 if base else 2)
+            handles.setdefault(str(name), h)
+            if base or len(lines) <= 3:  # with many lines, only the baseline's band stays readable
+                ax.fill_between(m.index, m - s, m + s, color=color, alpha=0.15, lw=0)
         if reference is not None:
-            ax.axhline(reference, color="#888888", ls=":", lw=1, label=reference_label)
-        ax.set_title(f"{panel} = {p}", fontsize=9)
+            handles.setdefault(reference_label or "reference",
+                               ax.axhline(reference, color="#555555", ls=":", lw=1))
+        ax.set_title(f"{panel} {p}")
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(ylabel)
-    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    _legend_below(fig, list(handles.values()), list(handles))
     return fig
 
 
+@_styled
 def plot_versus_thesis(table, *, metrics) -> Figure:
     """tsvq's mean (y) against the thesis' mean (x), one point per dataset and setting, one panel per metric;
-    points on the diagonal agree. ``table`` has columns metric, dataset, setting, tsvq_mean, thesis_mean."""
-    fig = _figure(3.6 * len(metrics), 3.4)
+    points on the diagonal agree. Colour: the setting; marker: the dataset. ``table`` has columns metric,
+    dataset, setting, tsvq_mean, thesis_mean."""
+    fig = _figure(min(7.2, 3.2 * len(metrics) + 0.4), 3.8)
     axes = fig.subplots(1, len(metrics), squeeze=False).ravel()
     datasets = list(dict.fromkeys(table["dataset"]))
+    settings = list(dict.fromkeys(table["setting"]))
     for ax, metric in zip(axes, metrics):
         sub = table[table["metric"] == metric]
         for j, d in enumerate(datasets):
             part = sub[sub["dataset"] == d]
-            naive = part["setting"] == "naive"
-            ax.scatter(part.loc[~naive, "thesis_mean"], part.loc[~naive, "tsvq_mean"], s=18, color=f"C{j % 10}",
-                       label=f"{d} (SSL)")
-            ax.scatter(part.loc[naive, "thesis_mean"], part.loc[naive, "tsvq_mean"], s=40, marker="*",
-                       color=f"C{j % 10}", label=f"{d} (naive)")
+            ax.scatter(part["thesis_mean"], part["tsvq_mean"], s=22, marker=_MARKERS[j % len(_MARKERS)],
+                       color=[setting_color(s) for s in part["setting"]])
         if len(sub):
             lo = float(min(sub["thesis_mean"].min(), sub["tsvq_mean"].min()))
             hi = float(max(sub["thesis_mean"].max(), sub["tsvq_mean"].max()))
             ax.plot([lo, hi], [lo, hi], color="#888888", ls=":", lw=1)
-        ax.set_title(metric, fontsize=9)
-        ax.set_xlabel("thesis", fontsize=8)
-        ax.set_ylabel("tsvq", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        ax.set_title(label(metric, 30))
+        ax.set_xlabel("thesis (mean of 4 runs)")
+        ax.set_ylabel("tsvq (mean over seeds)")
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", color=setting_color(s)) for s in settings]
+    handles += [Line2D([], [], ls="", marker=_MARKERS[j % len(_MARKERS)], color="#555555") for j in range(len(datasets))]
+    _legend_below(fig, handles, settings + datasets)
     return fig

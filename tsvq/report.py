@@ -174,8 +174,8 @@ def add_verdicts(table: pd.DataFrame, family=FAMILY) -> pd.DataFrame:
         return t.assign(p_holm=pd.Series(dtype=float), verdict=pd.Series(dtype=str))
     keys = [c for c in _by(family) if c in t.columns]
     t["p_holm"] = np.nan
-    for idx in (t.groupby(keys, sort=False, dropna=False).groups.values() if keys else [t.index]):
-        t.loc[idx, "p_holm"] = holm(t.loc[idx, "p_value"])
+    for _, part in (t.groupby(keys, sort=False, dropna=False) if keys else [((), t)]):
+        t.loc[part.index, "p_holm"] = holm(part["p_value"])
     t["verdict"] = [verdict(*r) for r in t[["p_value", "p_holm", "ci_low", "ci_high"]].itertuples(index=False)]
     last = ["p_value", "p_holm", "verdict", "note"]
     return t[[c for c in t.columns if c not in last] + last]

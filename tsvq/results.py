@@ -45,6 +45,17 @@ def read_table(path) -> pd.DataFrame:
         raise ResultsError(f"result table {path} cannot be read ({msg}); repair it or move it aside") from None
 
 
+def _read(path: Path, keys=()) -> pd.DataFrame:
+    """:func:`read_table`, refusing a non-empty table without its key columns (not a result table)."""
+    df = read_table(path)
+    missing = [k for k in keys if k not in df.columns]
+    if not df.empty and missing:
+        raise ResultsError(f"result table {path} has no column {', '.join(missing)} (columns: "
+                           f"{', '.join(map(str, df.columns[:5]))}{', ...' if len(df.columns) > 5 else ''}); "
+                           "it is not a result table: repair it or move it aside")
+    return df
+
+
 def _parts_dir(table: Path) -> Path:
     return table.parent / "parts" / table.stem
 
@@ -76,7 +87,7 @@ def _dedupe(df: pd.DataFrame, keys) -> pd.DataFrame:
 def load_table(table, keys=()) -> pd.DataFrame:
     """The table with its not yet merged parts, one row per ``keys`` (the last one written wins)."""
     table = Path(table)
-    return _dedupe(_stack([read_table(table)] + [read_table(p) for p in _part_files(table)]), keys)
+    return _dedupe(_stack([_read(table, keys)] + [_read(p, keys) for p in _part_files(table)]), keys)
 
 
 def merge_parts(table, keys=()) -> pd.DataFrame:
@@ -86,7 +97,7 @@ def merge_parts(table, keys=()) -> pd.DataFrame:
         parts = _part_files(table)
         if not parts:
             return read_table(table)
-        df = _dedupe(_stack([read_table(table)] + [read_table(p) for p in parts]), keys)
+        df = _dedupe(_stack([_read(table, keys)] + [_read(p, keys) for p in parts]), keys)
         atomic_write_text(table, df.to_csv(index=False, lineterminator="\n"))
         for p in parts:
             p.unlink(missing_ok=True)

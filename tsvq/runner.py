@@ -9,12 +9,14 @@ with its path and failing cell, and the remaining notebooks still run.
 """
 from __future__ import annotations
 
+import os
+import re
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import CHAPTERS, chapter, executed_root, repo_root
+from .book import CHAPTERS, EXECUTED_AS, chapter, executed_root, figure_label, repo_root
 
 KERNEL_NAME = "tsvq"
 
@@ -99,6 +101,35 @@ def _with_dataset_title(nb, dataset: str) -> None:
             return
 
 
+_NUMREF = re.compile(r"\{numref\}`(?:([^`<]*)<)?fig-([a-z0-9-]+)(>?)`")
+
+
+def _with_dataset_labels(nb, dataset: str) -> None:
+    """Point ``{numref}`fig-<name>``` in the markdown at this dataset's copy of the figure (:func:`figure_label`):
+    figure labels are global to the book and every dataset has its own copy of a per-dataset page."""
+    def sub(m):
+        text = f"{m[1]}<" if m[1] is not None else ""
+        return f"{{numref}}`{text}{figure_label(m[2], dataset)}{m[3]}`"
+
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = _NUMREF.sub(sub, cell.source)
+
+
+def _present(nb) -> None:
+    """The book shows results first: every code cell's source is folded behind a toggle (``hide-input``), and
+    the parameters cell (the defaults; the run's values are in the page's reproduce box) is removed."""
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        if "parameters" in tags:
+            tags += [] if "remove-cell" in tags else ["remove-cell"]
+        elif not {"remove-cell", "remove-input", "hide-input"} & set(tags):
+            tags.append("hide-input")
+        cell.metadata["tags"] = tags
+
+
 def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_dataset: bool,
              progress: bool) -> NotebookResult:
     import jupytext
@@ -110,13 +141,12 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
     nb = jupytext.read(py)  # in memory: nothing is written next to the source
     if per_dataset:
         _with_dataset_title(nb, params["dataset"])
-    for cell in nb.cells:  # the book shows the values of the run (papermill's injected cell), not the defaults
-        tags = cell.metadata.get("tags", [])
-        if "parameters" in tags and "remove-cell" not in tags:
-            cell.metadata["tags"] = [*tags, "remove-cell"]
+        _with_dataset_labels(nb, params["dataset"])
+    _present(nb)
     nb.metadata["kernelspec"] = {"name": kernel, "display_name": "Python (tsvq)", "language": "python"}
     out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    os.environ[EXECUTED_AS] = str(out)  # the kernel inherits it: the page links its CSVs relative to itself
     try:
         pm.execute_notebook(
             nb, str(out), parameters=params, kernel_name=kernel, language="python", cwd=str(cwd),
@@ -133,18 +163,27 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
         return NotebookResult(name, py, out, False, time.perf_counter() - start, f"{e.ename}: {e.evalue}", cell, line)
     except Exception as e:  # the kernel died, a timeout, a broken notebook file
         return NotebookResult(name, py, out, False, time.perf_counter() - start, f"{type(e).__name__}: {e}")
+    finally:
+        os.environ.pop(EXECUTED_AS, None)
     _record_source(out, py, cwd)
     return NotebookResult(name, py, out, True, time.perf_counter() - start)
 
 
 def _record_source(out: Path, py: Path, root: Path) -> None:
-    """Point papermill's ``input_path`` at the .py (it holds the whole in-memory notebook otherwise)."""
+    """Point papermill's ``input_path`` at the .py (it holds the whole in-memory notebook otherwise), and
+    remove papermill's injected-parameters cell from the page: its values hold machine paths, and the
+    page's reproduce box states the dataset, profile and seeds."""
     import nbformat
 
     if not out.is_file():
         return
     nb = nbformat.read(out, as_version=4)
     nb.metadata.setdefault("papermill", {})["input_path"] = str(py.relative_to(root) if py.is_relative_to(root) else py)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cell.metadata["tags"] = [t for t in tags if t != "hide-input"] + \
+                ([] if "remove-cell" in tags else ["remove-cell"])
     nbformat.write(nb, out)
 
 

@@ -514,6 +514,9 @@ def _cached_prior(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tupl
     for p in run.priors.values():  # the weights match; the sampler settings (T, choice_temperature) are the request's
         p.config = cfg.prior
     run.config = cfg
+    # The fingerprint is of the scaled data, so data that differs by scale or offset alone shares this prior:
+    # samples are returned in the scale of the data asked for, not of the data it was trained on.
+    run.mean, run.std = ds.meta.mean, ds.meta.std
     return run
 
 
