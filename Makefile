@@ -31,7 +31,7 @@ grid: venv
 	$(VENV)/bin/tsvq grid --datasets $(DATASETS) --seeds $(SEEDS) --profile $(PROFILE) --workers $(WORKERS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 book: venv
-	$(PY) -m tsvq.book --default-dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
+	$(VENV)/bin/tsvq book --default-dataset $(DATASET) --profile $(PROFILE) --seeds $(SEEDS) $(if $(DATA_DIR),--data-dir $(DATA_DIR))
 
 check-book: book
 	$(PY) scripts/check_book.py

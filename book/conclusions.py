@@ -37,9 +37,10 @@ results_dir = "results"
 from IPython.display import Markdown, display
 
 from tsvq import book, report
+from tsvq.experiments import collect_current
 
-stage1 = report.collect(results_dir, "stage1.csv")
-stage2 = report.collect(results_dir, "stage2.csv")
+stage1 = collect_current(results_dir, "stage1.csv", data_dir)  # rows of the current config only
+stage2 = collect_current(results_dir, "stage2.csv", data_dir)
 speed = report.collect(results_dir, "rq3.csv")
 
 # %% [markdown]

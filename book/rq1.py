@@ -38,7 +38,7 @@ results_dir = "results"
 import numpy as np
 from IPython.display import Markdown, display
 
-from tsvq import book, plots, report
+from tsvq import book, experiments, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
@@ -108,7 +108,7 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 # `rq1.csv`). The SSL setting with the highest mean VAL KNN accuracy is the one the figures show.
 
 # %%
-val = report.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val")
+val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val")
 val.to_csv(results_path(results_dir, dataset, profile, "rq1.csv"), index=False)
 ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
 display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL KNN accuracy); the figures use "
@@ -116,7 +116,7 @@ display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL 
 book.table(report.summarize(val, ["val_svm_accuracy", "val_knn_accuracy"], cells_only=True))
 
 # %%
-models = {name: report.tokenizer_for(ds, profile=profile, setting=name, seed=seeds[0]) for name in ("naive", ssl)}
+models = {name: experiments.tokenizer_for(ds, profile=profile, setting=name, seed=seeds[0]) for name in ("naive", ssl)}
 per_class = max(1, 6 // ds.meta.n_classes)
 pick = np.concatenate([np.flatnonzero(ds.y_test == c)[:per_class] for c in range(ds.meta.n_classes)])[:6]
 
@@ -130,7 +130,7 @@ pick = np.concatenate([np.flatnonzero(ds.y_test == c)[:per_class] for c in range
 
 # %%
 x = ds.x_test[pick]
-book.figure(plots.plot_reconstructions_compared(x, {name: report.reconstruct(m, x) for name, m in models.items()},
+book.figure(plots.plot_reconstructions_compared(x, {name: experiments.reconstruct(m, x) for name, m in models.items()},
                                                 ds.y_test[pick], class_names=ds.meta.class_names),
             "reconstructions",
             f"{dataset}: {len(pick)} TEST series (the first {per_class} of each class; black) and their reconstructions by "
@@ -178,7 +178,7 @@ book.figure(plots.plot_latent_maps({name: embed_2d(f, method="tsne", seed=seeds[
 #
 # The thesis' numbers (4 runs each) for this dataset, where it has them, next to ours. They are not
 # expected to agree one to one: the thesis probed in training mode and selected on TEST, trained
-# 1000 epochs, and its `recon_loss` is the error of the last TEST batch (see `reference/README.md`).
+# 1000 epochs, and its `recon_loss` is the error of the last TEST batch (see `tsvq/reference/README.md`).
 
 # %%
 beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"])

@@ -52,7 +52,8 @@ from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, read_table, run_stage1_grid, run_stage2_grid
+from tsvq.experiments import (PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, current_rows, read_table, run_stage1_grid,
+                              run_stage2_grid)
 from tsvq.train import n_epochs
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
@@ -60,9 +61,8 @@ cfg = get_config(profile)
 stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                          results_dir=results_dir, progress=False)
 stage2 = stage2[stage2["seed"].isin(seeds)]
-curves = read_table(results_path(results_dir, dataset, profile, "prior_curves.csv"))
-# a run interrupted after its curve was written is re-run in full: keep its last record per epoch
-curves = curves[curves["seed"].isin(seeds)].drop_duplicates(["seed", "setting", "prior", "epoch"], keep="last")
+curves = current_rows(read_table(results_path(results_dir, dataset, profile, "prior_curves.csv")), ds)
+curves = curves[curves["seed"].isin(seeds)]
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"

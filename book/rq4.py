@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from tsvq import book, plots, report
+from tsvq import book, experiments, plots, report
 from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, reference_quality, run_stage2_grid
 
@@ -180,7 +180,7 @@ book.table(report.summarize(per_aug, bars, by=("prior", "aug"), cells_only=True)
 # %%
 ssl = report.best_setting(stage2[stage2["prior"] == "embedding"], "best_val_loss")
 labels = np.repeat(np.arange(ds.meta.n_classes), 5)
-samples = {name: report.prior_for(ds, profile=profile, setting=name, prior="embedding", seed=seeds[0])
+samples = {name: experiments.prior_for(ds, profile=profile, setting=name, prior="embedding", seed=seeds[0])
            .sample(len(labels), labels=labels, seed=seeds[0])["x"] for name in ("naive", ssl)}
 Markdown(f"The SSL tokenizer shown is **{ssl}** (lowest mean VAL loss of the embedding prior).")
 

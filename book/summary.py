@@ -19,7 +19,7 @@
 # Where the thesis reports the same dataset, its numbers (4 runs each) stand beside tsvq's. They are
 # not expected to match one to one: the thesis trained 1000 + 1000 epochs on a GPU, probed in
 # training mode, selected on TEST and paired each tokenizer with one prior only (see
-# `reference/README.md` and the introduction).
+# `tsvq/reference/README.md` and the introduction).
 #
 # This page does not depend on a dataset: it reads whatever the results folder holds when it runs.
 
@@ -35,11 +35,12 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
+from tsvq.experiments import collect_current
 
 pd.set_option("display.max_rows", None)  # a summary shows every row, not the first and last thirty
-stage1 = report.with_recon_loss(report.collect(results_dir, "stage1.csv"))
-stage2 = report.collect(results_dir, "stage2.csv")
-anchors = report.collect(results_dir, "reference_quality.csv")
+stage1 = report.with_recon_loss(collect_current(results_dir, "stage1.csv", data_dir))  # current config only
+stage2 = collect_current(results_dir, "stage2.csv", data_dir)
+anchors = collect_current(results_dir, "reference_quality.csv", data_dir)
 thesis = report.thesis_table()
 
 # %% [markdown]

@@ -343,6 +343,29 @@ def cmd_run(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_book(args) -> int:
+    """Build the book; on a checkout where no dataset ran yet, execute one dataset's chapters first."""
+    from .book import EXECUTED, build_book, executed_chapters, repo_root
+    from .runner import run_book
+
+    root = repo_root()
+    failed = []
+    if not any(datasets for ch, datasets in executed_chapters(root) if ch.scope == "dataset"):
+        print(f"no executed dataset yet: running the notebooks for {args.default_dataset} ({args.profile}) first")
+        results = run_book(dataset=args.default_dataset, profile=args.profile, seeds=args.seeds,
+                           data_dir=args.data_dir, out_root=root / EXECUTED)  # into the book, whatever the profile
+        failed = [r for r in results if not r.ok]
+    try:
+        out = build_book(strict=args.strict, root=root, clean=args.clean)
+    except RuntimeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"book: {out / 'index.html'}")
+    for r in failed:
+        print(r.describe(), file=sys.stderr)
+    return 1 if failed else 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="tsvq", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -387,6 +410,16 @@ def main(argv=None) -> int:
     p.add_argument("--notebooks", nargs="+", default=None, help="chapter names, e.g. datasets rq1 (default: all)")
     p.add_argument("--results-dir", default="results")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("book", help="build the book; on a fresh checkout it executes one dataset's chapters first")
+    p.add_argument("--default-dataset", default="GunPoint",
+                   help="dataset whose notebooks are executed first when book/executed/ holds no dataset yet")
+    p.add_argument("--profile", default="cpu", choices=PROFILES, help="profile of that first run")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--no-strict", dest="strict", action="store_false", help="let Sphinx warnings pass")
+    p.add_argument("--clean", action="store_true", help="remove the previous build first")
+    p.set_defaults(func=cmd_book)
 
     from .grid import add_grid_command  # the grid engine owns its own arguments
 

@@ -128,9 +128,11 @@ def _read_folder(folder: Path, name: str):
 def _read_aeon(name: str, *, download: bool):
     from aeon.datasets import load_classification
 
+    from .utils import cache_root
+
     out = []
     for split in ("train", "test"):
-        kwargs = {} if not download else {"extract_path": str(Path.home() / ".cache" / "tsvq" / "ucr")}
+        kwargs = {} if not download else {"extract_path": str(cache_root() / "ucr")}  # beside the model cache
         x, y = load_classification(name, split=split, **kwargs)
         if isinstance(x, list) or x.ndim != 3:
             raise DatasetError(f"{name}: aeon returned unequal-length series; tsvq needs equal-length series")

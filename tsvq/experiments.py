@@ -124,6 +124,24 @@ def current_rows(df: pd.DataFrame, ds: UCRDataset) -> pd.DataFrame:
     return df[np.array(keep, dtype=bool)].reset_index(drop=True)
 
 
+def collect_current(results_dir, name: str, data_dir=None) -> pd.DataFrame:
+    """Every ``<results_dir>/<dataset>/<profile>/<name>`` stacked, each dataset's rows filtered by
+    :func:`current_rows` (so a book-wide page never mixes outdated rows in); datasets that no longer load
+    are left out."""
+    from .data import DatasetError, load_ucr
+
+    frames = []
+    for dataset in sorted({p.parts[-3] for p in Path(results_dir).expanduser().glob(f"*/*/{name}")}):
+        try:
+            ds = load_ucr(dataset, data_dir)
+        except DatasetError:
+            continue
+        for path in sorted(Path(results_dir).expanduser().glob(f"{dataset}/*/{name}")):
+            frames.append(current_rows(load_table(path, table_keys(name)), ds))
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
 def write_unit(run: RunId, results_dir, tables: dict[str, list[dict]], *, merge: bool = True) -> None:
     """Write the rows of one finished unit (one part per table), then fold the parts into the tables."""
     for table, rows in tables.items():
@@ -193,7 +211,7 @@ def _run_grid(ds, runs, table, rows_fn, *, results_dir, device, progress, **kwar
         if not is_done(run, ds, results_dir, table):
             write_unit(run, results_dir, rows_fn(run, ds, device=device, progress=progress, **kwargs))
     path = results_path(results_dir, ds.meta.name, runs[0].profile if runs else "cpu", table)
-    return load_table(path, table_keys(table))
+    return current_rows(load_table(path, table_keys(table)), ds)
 
 
 def run_stage1_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE1_SETTINGS, results_dir="results",
@@ -315,7 +333,8 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETT
                     results_dir="results", device=None, progress: bool = True, with_cas: bool = True) -> pd.DataFrame:
     """Train (or load) a prior for every tokenizer × prior; record VAL-loss curves and sample quality.
 
-    Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch).
+    Writes ``stage2.csv`` (one row per run) and ``prior_curves.csv`` (VAL prior loss per epoch); returns the
+    rows of ``stage2.csv`` that belong to the current config (:func:`current_rows`), all seeds included.
     """
     from .evaluate import load_or_train_evaluator
 
@@ -330,7 +349,7 @@ def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETT
                                 "rocket": _rocket(ds, cfg, run.seed)}
         write_unit(run, results_dir, stage2_rows(run, ds, device=device, progress=progress, with_cas=with_cas,
                                                  **shared[run.seed]))
-    return load_table(results_path(results_dir, ds.meta.name, profile, "stage2.csv"), KEYS["stage2.csv"])
+    return current_rows(load_table(results_path(results_dir, ds.meta.name, profile, "stage2.csv"), KEYS["stage2.csv"]), ds)
 
 
 def reconstruct(model, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
@@ -343,6 +362,36 @@ def reconstruct(model, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
         out = [model(torch.as_tensor(x[i:i + batch_size], device=device)).x_hat.cpu()
                for i in range(0, len(x), batch_size)]
     return torch.cat(out).numpy()
+
+
+def tokenizer_for(ds: UCRDataset, *, profile: str, setting, seed: int, device=None, progress: bool = False):
+    """The (cached) stage-1 tokenizer of a grid setting, in eval mode."""
+    from .train import train_tokenizer
+
+    cfg = as_setting(setting).config(profile)
+    return train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model.eval()
+
+
+def prior_for(ds: UCRDataset, *, profile: str, setting, prior: str, seed: int, device=None, progress: bool = False):
+    """The (cached) stage-2 run (tokenizer + prior) of a grid setting and a named prior."""
+    from .train import train_prior
+
+    return train_prior(ds, as_setting(setting).config(profile, prior), seed=seed, device=device, progress=progress)
+
+
+def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "val") -> pd.DataFrame:
+    """SVM / KNN probe accuracy of every (cached) tokenizer of the grid on ``split`` (fit on TRAIN); with
+    ``split="val"`` a selection criterion that never looks at TEST."""
+    from .probe import probe
+
+    rows = []
+    for seed in seeds:
+        for s in settings:
+            name = as_setting(s).name
+            model = tokenizer_for(ds, profile=profile, setting=name, seed=seed)
+            rows.append({"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": name,
+                         **{f"{split}_{k}": v for k, v in probe(model, ds, split=split).items()}})
+    return pd.DataFrame(rows)
 
 
 def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
@@ -388,8 +437,8 @@ def reference_quality(ds: UCRDataset, *, profile: str, seed: int = 0, results_di
     run = RunId(ds.meta.name, seed, as_setting(tokenizer_setting), None, profile)
     if not reference_done(run, ds, results_dir):
         write_unit(run, results_dir, reference_rows(run, ds, device=device, progress=progress))
-    return load_table(results_path(results_dir, ds.meta.name, profile, "reference_quality.csv"),
-                      KEYS["reference_quality.csv"])
+    return current_rows(load_table(results_path(results_dir, ds.meta.name, profile, "reference_quality.csv"),
+                                   KEYS["reference_quality.csv"]), ds)
 
 
 def equal_size_quality(ds: UCRDataset, *, profile: str, seed: int = 0, settings=STAGE2_SETTINGS, priors=PRIORS,

@@ -8,11 +8,13 @@ both settings ran with, so with fewer it says so instead of returning a number.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .identity import Setting
+from .results import read_table
 
 # The thesis' (method, augmentation) and metric names, mapped to tsvq's.
 THESIS_METRICS = {
@@ -530,21 +532,12 @@ def two_by_two(stage2: pd.DataFrame, metrics, *, keys=("dataset", "profile"),
 
 # ----------------------------------------------------------------------------------------------- validation search
 
-_OPTION = re.compile(r"([a-z][a-z0-9_]*?)(\d[\d.]*)")
-
 
 def parse_setting(name: str) -> dict:
     """``"vibcreg-slice-proj_dim1024-stage1_epochs50-weight0.1"`` -> base ``vibcreg-slice`` and its options
-    ``{"proj_dim": "1024", "stage1_epochs": "50", "weight": "0.1"}``."""
-    parts = name.split("-")
-    n = 1 if parts[0] == "naive" else 2
-    options = {}
-    for part in parts[n:]:
-        m = _OPTION.fullmatch(part)
-        if not m:
-            raise ValueError(f"cannot read option {part!r} of setting {name!r}")
-        options[m.group(1)] = m.group(2)
-    return {"base": "-".join(parts[:n]), **options}
+    ``{"proj_dim": "1024", "stage1_epochs": "50", "weight": "0.1"}`` (read by :meth:`Setting.parse`)."""
+    s = Setting.parse(name)
+    return {"base": Setting(s.ssl, s.aug).name, **{k: str(v) for k, v in s.overrides}}
 
 
 def selection_variants(selection: pd.DataFrame) -> pd.DataFrame:
@@ -595,20 +588,10 @@ def describe_selection(selection: pd.DataFrame, metric: str = "cv_knn_accuracy")
 # ----------------------------------------------------------------------------------------------- results
 
 
-def _base(results_dir) -> Path:
-    base = Path(results_dir).expanduser()
-    if not base.is_absolute():
-        from .book import repo_root
-
-        base = repo_root() / base
-    return base
-
-
 def collect(results_dir, name: str) -> pd.DataFrame:
-    """Every ``<results_dir>/<dataset>/<profile>/<name>`` stacked into one frame (empty when none exist)."""
-    from .experiments import read_table
-
-    frames = [read_table(p) for p in sorted(_base(results_dir).glob(f"*/*/{name}"))]
+    """Every ``<results_dir>/<dataset>/<profile>/<name>`` stacked into one frame (empty when none exist); a
+    relative ``results_dir`` is taken from the working directory."""
+    frames = [read_table(p) for p in sorted(Path(results_dir).expanduser().glob(f"*/*/{name}"))]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
@@ -624,21 +607,20 @@ def with_recon_loss(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def default_thesis_path() -> Path:
-    from .book import repo_root
-
-    return repo_root() / "reference" / "thesis_results.csv"
+    """The thesis' numbers, shipped inside the package (``tsvq/reference/thesis_results.csv``)."""
+    return Path(__file__).resolve().parent / "reference" / "thesis_results.csv"
 
 
 def thesis_table(path=None) -> pd.DataFrame:
-    """The thesis' numbers (``reference/thesis_results.csv``) with tsvq's setting and metric names.
+    """The thesis' numbers (``tsvq/reference/thesis_results.csv``) with tsvq's setting and metric names.
 
     Columns: dataset, stage, setting, metric, mean, std, n (and the thesis' method, augmentation and
     metric names as ``method``, ``augmentation``, ``thesis_metric``).
     """
     path = Path(path) if path is not None else default_thesis_path()
     if not path.is_file():
-        raise FileNotFoundError(f"no thesis table at {path}; it ships with the repository as "
-                                "reference/thesis_results.csv")
+        raise FileNotFoundError(f"no thesis table at {path}; it ships with tsvq as "
+                                "tsvq/reference/thesis_results.csv")
     t = pd.read_csv(path)
     t = t.rename(columns={"metric": "thesis_metric"})
     t["setting"] = [thesis_setting(m, a) for m, a in zip(t["method"], t["augmentation"])]
@@ -691,64 +673,3 @@ def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame |
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts).set_index(["dataset", "profile", "setting", "metric"])
-
-
-# ----------------------------------------------------------------------------------------------- models for figures
-
-
-def setting_args(setting: str) -> tuple[str, str]:
-    """``"naive"`` -> ``("none", "none")``; ``"barlowtwins-warp"`` -> ``("barlowtwins", "warp")``."""
-    if setting == "naive":
-        return "none", "none"
-    ssl, _, aug = setting.partition("-")
-    if not aug:
-        raise ValueError(f"setting {setting!r} is neither 'naive' nor '<ssl method>-<augmentation>'")
-    return ssl, aug
-
-
-def tokenizer_for(ds, *, profile: str, setting: str, seed: int, device=None, progress: bool = False):
-    """The (cached) stage-1 tokenizer of a grid setting, in eval mode."""
-    from .experiments import stage1_config
-    from .train import train_tokenizer
-
-    cfg = stage1_config(profile, *setting_args(setting))
-    return train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress).model.eval()
-
-
-def prior_for(ds, *, profile: str, setting: str, prior: str, seed: int, device=None, progress: bool = False):
-    """The (cached) stage-2 run (tokenizer + prior) of a grid setting and prior variant."""
-    from .experiments import stage1_config
-    from .train import train_prior
-
-    cfg = stage1_config(profile, *setting_args(setting), prior={"variant": prior})
-    return train_prior(ds, cfg, seed=seed, device=device, progress=progress)
-
-
-def reconstruct(model, x: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
-    """(n, 1, L) -> the tokenizer's reconstructions (n, 1, L), in eval mode without gradients."""
-    import torch
-
-    device = next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        out = [model(torch.as_tensor(x[i:i + batch_size], device=device)).x_hat.cpu()
-               for i in range(0, len(x), batch_size)]
-    return torch.cat(out).numpy()
-
-
-def probe_grid(ds, *, profile: str, seeds, settings, split: str = "val") -> pd.DataFrame:
-    """SVM / KNN probe accuracy of every (cached) tokenizer of the grid on ``split`` (fit on TRAIN).
-
-    With ``split="val"`` this is a selection criterion that never looks at TEST.
-    """
-    from .experiments import setting_name
-    from .probe import probe
-
-    rows = []
-    for seed in seeds:
-        for ssl, aug in settings:
-            name = setting_name(ssl, aug)
-            model = tokenizer_for(ds, profile=profile, setting=name, seed=seed)
-            rows.append({"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": name,
-                         **{f"{split}_{k}": v for k, v in probe(model, ds, split=split).items()}})
-    return pd.DataFrame(rows)
