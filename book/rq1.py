@@ -49,9 +49,17 @@ from tsvq.train import n_epochs
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed: the seeds vary the models, not the data
 cfg = get_config(profile)
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
+                         progress=False)
+stage1 = stage1[stage1["seed"].isin(seeds)]
+tests = report.compare_family(stage1, report.RQ1_METRICS)
 Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
          f"{ds.meta.n_classes} classes. Profile `{profile}`: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, "
          f"codebook {cfg.tokenizer.codebook_size} × {cfg.tokenizer.hidden_dim}; {n_seeds}.")
+
+# %%
+Markdown(report.finding(tests, report.RQ1_METRICS, profile=profile,
+                        lead="Each SSL setting against the naive tokenizer on the same seeds (SSL − naive):"))
 
 # %% [markdown]
 # ## The stage-1 grid
@@ -62,9 +70,6 @@ Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n
 # and the codebook perplexity (the effective number of codes in use).
 
 # %%
-stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
-                         progress=False)
-stage1 = stage1[stage1["seed"].isin(seeds)]
 metrics = ["svm_accuracy", "knn_accuracy", "test_time_mse", "test_stft_mse", "perplexity"]
 book.table(report.summarize(stage1, metrics, cells_only=True))
 
@@ -92,7 +97,6 @@ book.figure(plots.plot_metric_points(stage1, metrics=["svm_accuracy", "knn_accur
 # same differences with their intervals.
 
 # %%
-tests = report.compare_family(stage1, report.RQ1_METRICS)
 book.table(report.tests_table(tests))
 
 # %%

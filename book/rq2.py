@@ -45,6 +45,15 @@ stage1 = stage1[stage1["seed"].isin(seeds)]
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, {n_seeds}.")
 
+# %%
+aug_tests = report.compare_family(report.per_augmentation(stage1, report.RQ2_METRICS), report.RQ2_METRICS,
+                                  baseline="none", by="aug")
+Markdown(report.finding(aug_tests, {m: report.RQ2_METRICS[m] for m in ("knn_accuracy", "svm_accuracy",
+                                                                       "test_time_mse")},
+                        by="aug", baseline="none", per="group", profile=profile,
+                        lead="Each augmentation, averaged over the SSL losses that use it, against the naive "
+                             "tokenizer (`none`) on the same seeds:"))
+
 # %% [markdown]
 # ## The three augmentations
 #

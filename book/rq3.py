@@ -69,6 +69,13 @@ n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(st
 Markdown(f"{dataset}, profile `{profile}`: every prior trains for {n_epochs(cfg.stage2, len(ds.x_train))} epochs; "
          f"{n_seeds}. A uniform guess scores {log_k:.3f} nats per token.")
 
+# %%
+gain_tests = report.rq3_tests(stage2, report.convergence(curves, reference="naive", within="prior", by="setting")
+                              if not curves.empty else None)
+Markdown(report.finding(gain_tests, {"context_gain": True}, profile=profile,
+                        lead="The context gain (TRAIN token entropy − best VAL prior loss) of the SSL tokenizer "
+                             "against the naive one, within each prior, on the same seeds:"))
+
 # %% [markdown]
 # ## VAL loss against epoch
 #

@@ -69,6 +69,13 @@ n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(st
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}. The FCN evaluator classifies TEST with accuracy "
          + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + ".")
 
+# %%
+quality_tests = report.compare_family(stage2, report.RQ4_METRICS, within="prior")
+Markdown(report.finding(quality_tests, {m: report.RQ4_METRICS[m] for m in ("fid", "kid", "cas", "copy_rate")},
+                        profile=profile, lead="Samples of each SSL tokenizer's prior against the naive tokenizer's, "
+                                              "within each prior, on the same seeds (copy rate: neither direction "
+                                              "is better):"))
+
 # %% [markdown]
 # ## Sample quality per setting
 #

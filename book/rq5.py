@@ -54,6 +54,9 @@ Markdown(f"The SSL tokenizer of the 2 × 2 is **{ssl}**: the lowest mean best VA
          f"{n_seeds}) among the settings sharing the most seeds with the naive tokenizer. Mean best VAL prior "
          "loss per SSL setting: " + ", ".join(f"{name} {book.sig(v)}" for name, v in choice.items()) + " nats.")
 
+# %%
+Markdown(report.finding_rq5(report.rq5_tests(stage2), profile=profile))
+
 # %% [markdown]
 # ## The 2 × 2
 #

@@ -58,3 +58,28 @@ def test_differences_are_drawn_around_zero_with_their_intervals():
     assert [t.get_text() for t in ax.get_yticklabels()] == ["vibcreg-slice", "barlowtwins-warp"]
     assert any(np.allclose(line.get_xdata(), 0) for line in ax.lines)  # the no-difference line
     assert len(fig.legends[0].get_texts()) == 2  # one entry per prior
+
+
+def test_overview_has_a_row_of_panels_per_stage_and_a_line_per_dataset():
+    from tsvq import report
+
+    runs = _runs().assign(dataset="A", profile="cpu", knn_accuracy=0.7, kid=0.1, cas=0.9)
+    runs["knn_accuracy"] += np.arange(len(runs)) / 100
+    both = pd.concat([runs, runs.assign(dataset="B")], ignore_index=True)
+    stage1 = both[both["prior"] == "token"].drop(columns="prior")
+    t = report.overview_tests(stage1, both)
+    fig = plots.plot_overview(t)
+    drawn = [ax for ax in fig.axes if ax.axison]
+    assert len(drawn) == 6  # knn, svm, mse on top; fid, kid, cas below
+    assert "FID" in drawn[3].get_xlabel() and len(fig.legends[0].get_texts()) == 2 + 2  # two SSL settings, two priors
+    assert [x.get_text() for x in drawn[0].get_yticklabels()] == ["A", "B"]
+    assert "SSL − naive" in drawn[0].get_xlabel()
+
+
+def test_critical_difference_uses_aeon_and_the_palette():
+    scores = pd.DataFrame({"naive": [0.7, 0.8, 0.6], "vibcreg-slice": [0.75, 0.85, 0.7],
+                           "barlowtwins-warp": [0.72, 0.79, 0.65]}, index=["A", "B", "C"])
+    fig = plots.plot_critical_difference(scores)
+    texts = {t.get_text(): t.get_color() for ax in fig.axes for t in ax.texts}
+    assert matplotlib.colors.same_color(texts["naive"], plots.NAIVE)
+    assert "3 datasets" in fig.axes[0].get_title()

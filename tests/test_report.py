@@ -356,3 +356,49 @@ def test_selection_sentences_come_from_the_table():
     assert "naive by stage-1 epochs: 50 → 0.903, 500 → 0.85; highest mean `cv_knn_accuracy` at 50 epochs" in text
     assert "at 500 epochs, SSL − naive" in text
     assert describe_selection(pd.DataFrame()).startswith("- no validation search")
+
+
+# ----------------------------------------------------------------------------------------------- findings
+
+
+def test_finding_box_gives_effect_interval_and_computed_verdict(stage1):
+    tests = compare_family(stage1, report.RQ1_METRICS)
+    box = report.finding(tests, report.RQ1_METRICS, profile="cpu")
+    assert box.startswith("```{admonition} Finding") and box.rstrip().endswith("```")
+    r = tests[(tests["metric"] == "knn_accuracy") & (tests["setting"] == "barlowtwins-warp")].iloc[0]
+    line = next(x for x in box.splitlines() if x.startswith("- KNN accuracy"))
+    # one testable SSL setting (vibcreg-slice has one seed): its difference, interval and verdict, all computed
+    assert f"{r['difference']:+.3g}" in line and f"{r['ci_low']:+.3g}" in line and f"**{r['verdict']}**" in line
+    assert line.startswith("- KNN accuracy (naive 0.72): barlowtwins-warp − naive") and "1 other with one" in line
+    # no rows, and too few seeds, are said in words
+    assert "No results yet" in report.finding(tests.iloc[:0], report.RQ1_METRICS)
+    one = compare_family(stage1[stage1["seed"] == 0], report.RQ1_METRICS)
+    assert "no paired test yet" in report.finding(one, report.RQ1_METRICS)
+    assert "Smoke profile" in report.finding(tests, report.RQ1_METRICS, profile="smoke")
+
+
+def test_finding_per_group_and_rq5_name_each_comparison():
+    rows = [dict(dataset="D", profile="cpu", seed=s, setting=st, prior=p, fid=f + 0.1 * s, kid=0.1, cas=c + 0.01 * s,
+                 best_val_loss=1.0 + (st == "naive"))
+            for s in range(3) for st, f, c in (("naive", 2.0, 0.8), ("vibcreg-slice", 1.0, 0.9))
+            for p in ("token", "embedding")]
+    stage2 = pd.DataFrame(rows)
+    stage2.loc[(stage2["setting"] == "vibcreg-slice") & (stage2["seed"] == 1), "fid"] += 0.05  # not constant
+    box = report.finding_rq5(rq5_tests(stage2))
+    assert "Tokenizer, vibcreg-slice − naive, under the token prior" in box
+    assert "Thesis' diagonal, vibcreg-slice + embedding − naive + token" in box
+    groups = report.finding_lines(compare_family(stage2, {"fid": False}, within="prior"), {"fid": False},
+                                  per="group")
+    assert len(groups) == 2 and all("FID -" in g for g in groups)
+
+
+def test_overview_and_cd_scores(stage1):
+    t = report.overview_tests(stage1, pd.DataFrame())
+    assert set(t["stage"]) == {"tokenizer"} and set(t["row"]) == {"ECG5000"}
+    assert set(t["metric"]) <= {"knn_accuracy", "svm_accuracy", "test_time_mse"}
+    two = pd.concat([stage1, stage1.assign(dataset="GunPoint")], ignore_index=True)
+    scores, missing = report.cd_scores(two, settings=["naive", "barlowtwins-warp", "vibcreg-slice", "vicreg-warp"])
+    assert scores.empty and missing == ["ECG5000", "GunPoint"]
+    scores, missing = report.cd_scores(two)
+    assert list(scores.index) == ["ECG5000", "GunPoint"] and missing == [] and scores.attrs["profile"] == "cpu"
+    assert scores.loc["ECG5000", "naive"] == pytest.approx(0.72)

@@ -409,6 +409,34 @@ def plot_metric_points(table, *, metrics, group: str = "setting", baseline: str 
     return fig
 
 
+def _difference_panel(ax, part, *, groups, by: str, hue, hues, handles: dict):
+    """One panel of paired differences: a row per ``by`` group, a point (and 95 % interval) per ``hue`` value,
+    filled / half-filled / hollow by the verdict; the legend's handles (one per hue value) go to ``handles``."""
+    step = 0.6 / max(1, len(hues))
+    ax.axvline(0, color=NAIVE, lw=1, ls="--", zorder=0)
+    for i, g in enumerate(groups):
+        for j, h in enumerate(hues):
+            r = part[(part[by] == g) & ((part[hue] == h) if hue else True)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            y = i + (j - (len(hues) - 1) / 2) * step
+            color = color_for(hue, h) if hue else color_for(by, g)
+            lo, hi, d = float(r["ci_low"]), float(r["ci_high"]), float(r["difference"])
+            if not np.isfinite(d):
+                continue
+            err = [[d - lo], [hi - d]] if np.isfinite(lo) and np.isfinite(hi) else None
+            verdict = str(r.get("verdict", ""))
+            style = dict(markerfacecolor=color) if verdict == "supported" else \
+                dict(fillstyle="left", markerfacecoloralt="white") if verdict == "suggestive" else \
+                dict(markerfacecolor="white")
+            line = ax.errorbar(d, y, xerr=err, fmt="o", color=color, capsize=3, markersize=5, **style)
+            if hue:
+                handles.setdefault(f"{hue} {h}" if hue == "prior" else str(h), line)
+    ax.grid(axis="x", alpha=0.3)
+    ax.locator_params(axis="x", nbins=4)
+
+
 @_styled
 def plot_differences(tests, *, metrics=None, by: str = "setting", hue: str | None = None, baseline: str = "naive",
                      title: str = "") -> Figure:
@@ -424,36 +452,93 @@ def plot_differences(tests, *, metrics=None, by: str = "setting", hue: str | Non
     hues = list(dict.fromkeys(tests[hue])) if hue else [None]
     fig = _figure(min(7.2, 2.4 * len(metrics) + 1.6), 0.3 * len(groups) * max(1, len(hues) * 0.7) + 1.5)
     axes = fig.subplots(1, max(1, len(metrics)), squeeze=False, sharey=True).ravel()
-    step = 0.6 / max(1, len(hues))
     handles = {}
     for ax, metric in zip(axes, metrics):
-        part = tests[tests["metric"] == metric]
-        ax.axvline(0, color=NAIVE, lw=1, ls="--", zorder=0)
-        for i, g in enumerate(groups):
-            for j, h in enumerate(hues):
-                r = part[(part[by] == g) & ((part[hue] == h) if hue else True)]
-                if r.empty:
-                    continue
-                r = r.iloc[0]
-                y = i + (j - (len(hues) - 1) / 2) * step
-                color = color_for(hue, h) if hue else color_for(by, g)
-                lo, hi, d = float(r["ci_low"]), float(r["ci_high"]), float(r["difference"])
-                err = [[d - lo], [hi - d]] if np.isfinite(lo) and np.isfinite(hi) else None
-                verdict = str(r.get("verdict", ""))
-                style = dict(markerfacecolor=color) if verdict == "supported" else \
-                    dict(fillstyle="left", markerfacecoloralt="white") if verdict == "suggestive" else \
-                    dict(markerfacecolor="white")
-                line = ax.errorbar(d, y, xerr=err, fmt="o", color=color, capsize=3, markersize=5, **style)
-                if hue:
-                    handles.setdefault(f"{hue} {h}", line)
+        _difference_panel(ax, tests[tests["metric"] == metric], groups=groups, by=by, hue=hue, hues=hues,
+                          handles=handles)
         ax.set_xlabel(textwrap.fill(f"{LABELS.get(metric, metric.replace('_', ' '))}: difference to {baseline}", 28))
-        ax.grid(axis="x", alpha=0.3)
-        ax.locator_params(axis="x", nbins=4)
     axes[0].set_yticks(range(len(groups)), [str(g) for g in groups])
     axes[0].invert_yaxis()
     _legend_below(fig, list(handles.values()), list(handles))
     if title:
         fig.suptitle(title)
+    return fig
+
+
+def _clipped_limits(part, factor: float = 2.5) -> tuple[float, float]:
+    """x-limits holding every point and every interval no wider than ``factor`` times the largest |difference|
+    or the median interval, whichever is wider (intervals of two seeds can be ten times wider than any
+    effect: those run past the panel edge); with fewer than five intervals every one is held."""
+    d = part["difference"].to_numpy(float)
+    lo, hi = part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float)
+    d = d[np.isfinite(d)]
+    if not len(d):
+        return -1.0, 1.0
+    span = max(np.abs(d).max(), 1e-12) * factor
+    width = hi - lo
+    finite = np.isfinite(width)
+    limit = max(2 * span, float(np.median(width[finite])) if finite.any() else 0.0)
+    keep = finite & (width <= limit) if finite.sum() >= 5 else finite  # with a few, every interval is shown
+    left = min([0.0, d.min(), *lo[keep]])
+    right = max([0.0, d.max(), *hi[keep]])
+    pad = 0.08 * (right - left or 1.0)
+    return left - pad, right + pad
+
+
+@_styled
+def plot_overview(tests, *, rows=(("tokenizer", ("knn_accuracy", "svm_accuracy", "test_time_mse"), "setting"),
+                                  ("prior", ("fid", "kid", "cas"), "prior")),
+                  by: str = "row", baseline: str = "naive") -> Figure:
+    """SSL − naive across datasets: a row of panels per ``stage`` of :func:`tsvq.report.overview_tests` (one panel
+    per metric, one line per dataset), each point a paired difference with its 95 % interval, coloured by
+    the SSL setting (tokenizer metrics) or by the prior (sample-quality metrics); fill as in
+    :func:`plot_differences`. ``rows``: (stage, metrics, hue) per row of panels; rows without data are left out.
+    """
+    blocks = [(stage, [m for m in metrics if ((tests["stage"] == stage) & (tests["metric"] == m)).any()], hue)
+              for stage, metrics, hue in rows]
+    blocks = [b for b in blocks if b[1]]
+    sizes = [tests.loc[tests["stage"] == b[0], by].nunique() for b in blocks]
+    ncols = max([len(b[1]) for b in blocks] + [1])
+    fig = _figure(min(7.2, 2.3 * ncols + 1.4), sum(0.32 * max(1, n) + 1.3 for n in sizes) + 0.9)
+    if not blocks:
+        ax = fig.subplots()
+        ax.set_axis_off()
+        ax.text(0.5, 0.5, "no paired comparisons yet", ha="center", va="center")
+        return fig
+    axes = fig.subplots(len(blocks), ncols, squeeze=False, sharey="row",
+                        gridspec_kw={"height_ratios": [max(1, n) + 3 for n in sizes]})
+    handles = {}
+    for row, (stage, metrics, hue) in zip(axes, blocks):
+        part = tests[tests["stage"] == stage]
+        groups = list(dict.fromkeys(part[by]))
+        hues = list(dict.fromkeys(part[hue]))
+        for ax, metric in zip(row, metrics):
+            panel = part[part["metric"] == metric]
+            _difference_panel(ax, panel, groups=groups, by=by, hue=hue, hues=hues, handles=handles)
+            ax.set_xlim(*_clipped_limits(panel))
+            ax.set_xlabel(textwrap.fill(f"{LABELS.get(metric, metric.replace('_', ' '))}: SSL − {baseline}", 24))
+        for ax in row[len(metrics):]:
+            ax.set_axis_off()
+        row[0].set_yticks(range(len(groups)), [str(g) for g in groups])
+        row[0].invert_yaxis()
+    _legend_below(fig, list(handles.values()), list(handles))
+    return fig
+
+
+def plot_critical_difference(scores, *, metric: str = "knn_accuracy", lower_better: bool = False,
+                             alpha: float = 0.1) -> Figure:
+    """aeon's critical-difference diagram (``aeon.visualisation.plot_critical_difference``: average ranks, and
+    cliques of settings that a Holm-corrected pairwise Wilcoxon test does not separate at ``alpha``) of a
+    (dataset × setting) table of scores (:func:`tsvq.report.cd_scores`), each setting in its palette colour."""
+    from aeon.visualisation import plot_critical_difference as cd
+
+    labels = [str(c) for c in scores.columns]
+    with plt.rc_context(STYLE):
+        fig, ax = cd(np.asarray(scores, dtype=float), labels, highlight={n: setting_color(n) for n in labels},
+                     lower_better=lower_better, alpha=alpha, width=6.5, textspace=1.6)
+    plt.close(fig)
+    fig.set_dpi(DPI)
+    ax.set_title(f"Average rank of {LABELS.get(metric, metric)} over {len(scores)} datasets", fontsize=9, pad=18)
     return fig
 
 

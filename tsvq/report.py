@@ -673,3 +673,210 @@ def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame |
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts).set_index(["dataset", "profile", "setting", "metric"])
+
+
+# ----------------------------------------------------------------------------------------------- findings
+
+# Short names of the metrics for the finding boxes (the figures' longer labels are in ``tsvq.plots.LABELS``).
+WORDS = {
+    "svm_accuracy": "SVM accuracy", "knn_accuracy": "KNN accuracy", "test_time_mse": "TEST reconstruction MSE",
+    "perplexity": "codebook perplexity", "fid": "FID", "rocket_fid": "ROCKET-FID", "kid": "KID",
+    "is_mean": "Inception Score", "cas": "CAS", "copy_rate": "copy rate", "best_val_loss": "best VAL prior loss",
+    "context_gain": "context gain (nats per token)", "epochs_to_reference": "epochs to naive's final VAL loss",
+}
+
+
+GROUP_WORDS = {"setting": "SSL setting", "aug": "augmentation", "prior": "prior", "cell": "cell"}
+
+
+def _word(metric: str) -> str:
+    return WORDS.get(metric, metric.replace("_", " "))
+
+
+def _direction(r, pref) -> str:
+    """", higher (better)" and the like, only for a verdict other than "no evidence"."""
+    if r["verdict"] == "no evidence" or not np.isfinite(r["difference"]) or r["difference"] == 0:
+        return ""
+    up = r["difference"] > 0
+    return f", {'higher' if up else 'lower'}" + ("" if pref is None else " (better)" if up == bool(pref) else " (worse)")
+
+
+def _effect(r, by: str, name: bool = True) -> str:
+    """``"vibcreg-slice +0.044 (95 % CI +0.02 to +0.06, n = 5): supported"`` (the group's name only with ``name``)."""
+    return (f"{str(r[by]) + ' ' if name else ''}{_f(r['difference'], True)} (95 % CI {_f(r['ci_low'], True)} to {_f(r['ci_high'], True)}, "
+            f"n = {r['n']}): **{r['verdict']}**")
+
+
+def _where(r, keys) -> str:
+    return "".join(f", {'under the ' + str(r[k]) + ' prior' if k == 'prior' else f'{k} {r[k]}'}" for k in keys)
+
+
+def finding_lines(tests: pd.DataFrame, metrics, *, by: str = "setting", baseline: str = "naive",
+                  per: str = "metric") -> list[str]:
+    """The answer of a :func:`compare_family` table in a few lines, every number and word computed.
+
+    ``metrics``: {metric: higher_is_better} (its order is the order told; metrics absent are skipped).
+    ``per="metric"``: one line per metric (and ``within`` group, e.g. prior): with one compared group its
+    difference, 95 % interval and verdict; with several, the verdict counts, the range of differences and
+    the most favourable group (largest in the better direction; largest in size where neither is better)
+    with its interval and verdict. ``per="group"``: one line per ``by`` group with a clause per metric.
+    Comparisons with fewer than two paired seeds are told as such, without a verdict.
+    """
+    if tests.empty:
+        return []
+    order = [m for m in metrics if (tests["metric"] == m).any()]
+    t = tests[tests["metric"].isin(order)]
+    keys = [c for c in t.columns if c not in _STATS and c not in (by, "effect") and t[c].notna().any()
+            and (c not in FAMILY or t[c].nunique() > 1)]
+    lines = []
+    if per == "group":
+        for key, part in t.groupby(keys + [by], sort=False, dropna=False):
+            key = key if isinstance(key, tuple) else (key,)
+            r0 = dict(zip(keys + [by], key))
+            clauses = []
+            for m in order:
+                rows = part[part["metric"] == m].to_dict("records")
+                if not rows:
+                    continue
+                r = rows[0]
+                if r["n"] < 2:
+                    clauses.append(f"{_word(m)} {_f(r['difference'], True)} (one paired seed: no test)")
+                else:
+                    clauses.append(f"{_word(m)} {_f(r['difference'], True)} (95 % CI {_f(r['ci_low'], True)} to "
+                                   f"{_f(r['ci_high'], True)}): **{r['verdict']}**{_direction(r, metrics.get(m))}")
+            lines.append(f"{r0[by]} − {baseline}{_where(r0, keys)} (n = {part['n'].max()}): " + "; ".join(clauses))
+        return lines
+    for key, part in t.groupby(keys + ["metric"], sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        *where, metric = key
+        pref = metrics.get(metric)
+        rows = part.to_dict("records")
+        head = f"{_word(metric)}{_where(dict(zip(keys, where)), keys)} ({baseline} {_f(part['baseline_mean'].iloc[0])})"
+        testable = [r for r in rows if r["n"] >= 2]
+        if not testable:
+            lines.append(f"{head}: no paired test, fewer than two seeds shared with {baseline}")
+            continue
+        untested = len(rows) - len(testable)
+        rest = f" ({untested} other{'s' if untested != 1 else ''} with one paired seed: no test)" if untested else ""
+        if len(testable) == 1:
+            r = testable[0]
+            lines.append(f"{head}: {r[by]} − {baseline} {_effect(r, by, name=False)}{_direction(r, pref)}{rest}")
+            continue
+        d = np.array([r["difference"] for r in testable])
+        sign = 1 if pref is None else (1 if pref else -1)
+        best = max(testable, key=lambda r: abs(r["difference"]) if pref is None else sign * r["difference"])
+        words = pd.Series([r["verdict"] for r in testable]).value_counts()
+        counts = ", ".join(f"{words.get(w, 0)} {w}" for w in ("supported", "suggestive", "no evidence"))
+        noun = GROUP_WORDS.get(by, by)
+        lines.append(f"{head}: {'SSL' if by == 'setting' else by} − {baseline} from {_f(d.min(), True)} to "
+                     f"{_f(d.max(), True)} over {len(testable)} {noun}s ({counts}); {'largest' if pref is None else 'most favourable'}: "
+                     f"{_effect(best, by)}{_direction(best, pref)}{rest}")
+    return lines
+
+
+RULE = ("Verdicts: **supported** (Holm p < 0.05 and the 95 % interval excludes 0), **suggestive** (only the "
+        "uncorrected p < 0.05), **no evidence** (otherwise).")
+
+
+def finding_box(lines, *, lead: str = "", empty: str = "no results yet for this dataset and profile",
+                caveat: str = "", rule: bool = True, title: str = "Finding") -> str:
+    """A MyST admonition holding ``lead`` and ``lines`` as a list (``empty`` when there are none), then the verdict
+    rule (with ``rule`` and lines) and ``caveat``."""
+    lines = list(lines)
+    body = (f"{lead}\n\n" if lead and lines else "") + (markdown_list(lines) if lines else empty[:1].upper() + empty[1:] + ".")
+    if rule and lines:
+        body += f"\n\n*{RULE}*"
+    if caveat:
+        body += f"\n\n{caveat}"
+    return f"```{{admonition}} {title}\n:class: tip\n{body}\n```"
+
+
+def _caveat(tests: pd.DataFrame, profile=None) -> str:
+    if tests.empty or (tests["n"] < 2).all():
+        return ""
+    if profile == "smoke" or ("profile" in tests and (tests["profile"] == "smoke").any()):
+        return "*Smoke profile: these numbers show that the pipeline runs; they are not a result.*"
+    if tests["n"].max() < 3:
+        return (f"*At most {int(tests['n'].max())} paired seeds: a claim needs at least three (see the design), so "
+                "read these as indicative.*")
+    return ""
+
+
+def finding(tests: pd.DataFrame, metrics, *, by: str = "setting", baseline: str = "naive", per: str = "metric",
+            lead: str = "", profile=None, title: str = "Finding") -> str:
+    """A chapter's answer box (MyST admonition markdown) from a :func:`compare_family` table: :func:`finding_lines`
+    under ``lead``, with the verdict rule's words, or a sentence saying that there are no results or too few
+    seeds for a test, and a caveat for the smoke profile or fewer than three seeds."""
+    lines = finding_lines(tests, metrics, by=by, baseline=baseline, per=per)
+    few = not tests.empty and (tests["n"] < 2).all()
+    if few:
+        lines = [f"no paired test yet: each comparison has {int(tests['n'].max())} seed shared with {baseline}, "
+                 "a test needs at least two"]
+    return finding_box(lines, lead=lead, caveat=_caveat(tests, profile), rule=not few, title=title)
+
+
+def finding_rq5(tests: pd.DataFrame, metrics=("fid", "kid", "cas"), *, higher_is_better=RQ5_METRICS,
+                profile=None, title: str = "Finding") -> str:
+    """RQ5's answer box from :func:`rq5_tests`: the tokenizer's effect (SSL − naive) within each prior, then the
+    thesis' diagonal (SSL + embedding − naive + token), each with its interval and verdict."""
+    if tests.empty:
+        return finding_box([], title=title)
+    want = {m: higher_is_better.get(m) for m in metrics}
+    tok = tests[tests["effect"] == "tokenizer"].drop(columns=["effect", "cell"], errors="ignore")
+    diag = tests[tests["effect"] == "diagonal"].drop(columns=["effect", "setting", "prior"], errors="ignore")
+    lines = [f"Tokenizer, {line}" for line in finding_lines(tok.dropna(axis=1, how="all"), want, per="group")]
+    if not diag.empty:
+        lines += [f"Thesis' diagonal, {line}" for line in
+                  finding_lines(diag.dropna(axis=1, how="all"), want, by="cell", baseline="naive + token", per="group")]
+    else:
+        lines.append("Thesis' diagonal: not available (it needs both priors)")
+    sub = tests[tests["metric"].isin(list(metrics))]
+    if not sub.empty and (sub["n"] < 2).all():
+        return finding(sub, want, profile=profile, title=title)
+    return finding_box(lines, lead="The SSL tokenizer of the 2 × 2 against the naive one within each prior, and "
+                       "the thesis' diagonal pairing, on the same seeds:", caveat=_caveat(sub, profile), title=title)
+
+
+# ----------------------------------------------------------------------------------------------- overview
+
+
+def overview_tests(stage1: pd.DataFrame, stage2: pd.DataFrame, *, stage1_metrics=("knn_accuracy", "svm_accuracy",
+                   "test_time_mse"), stage2_metrics=("fid", "kid", "cas")) -> pd.DataFrame:
+    """SSL − naive per dataset and profile for the summary's overview: the RQ1 family's tests on ``stage1``
+    (``stage="tokenizer"``, one row per SSL setting) and the RQ4 family's on ``stage2`` (``stage="prior"``, per
+    prior), each with Holm over its chapter's family, stacked; ``row`` names the dataset (and profile when
+    several profiles are present)."""
+    parts = []
+    if not stage1.empty:
+        parts.append(compare_family(stage1, RQ1_METRICS).assign(stage="tokenizer"))
+    if not stage2.empty:
+        parts.append(compare_family(stage2, RQ4_METRICS, within="prior").assign(stage="prior"))
+    parts = [p[p["metric"].isin(list(stage1_metrics) + list(stage2_metrics))] for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=["stage", "row", "metric", "setting", "difference", "ci_low", "ci_high",
+                                     "verdict"])
+    t = pd.concat(parts, ignore_index=True)
+    several = "profile" in t and t["profile"].nunique() > 1
+    t["row"] = [f"{d} ({p})" if several else str(d) for d, p in zip(t["dataset"], t.get("profile", t["dataset"]))]
+    return t
+
+
+def cd_scores(stage1: pd.DataFrame, metric: str = "knn_accuracy", *, profile: str | None = None,
+              settings=None) -> tuple[pd.DataFrame, list[str]]:
+    """The (dataset × setting) table of mean ``metric`` over seeds for a critical-difference diagram, only the
+    datasets that have every one of ``settings`` (default: every setting in ``stage1``), and the datasets left
+    out for a missing setting. ``profile`` picks the profile (default: the one with most complete datasets; it
+    is kept in ``table.attrs["profile"]``)."""
+    if stage1.empty or metric not in stage1:
+        return pd.DataFrame(), []
+    settings = list(settings) if settings is not None else list(dict.fromkeys(stage1["setting"]))
+    if profile is None and "profile" in stage1:
+        complete = {p: sum(set(settings) <= set(g["setting"]) for _, g in part.groupby("dataset"))
+                    for p, part in stage1.groupby("profile")}
+        profile = max(complete, key=complete.get)
+    part = stage1[stage1["profile"] == profile] if profile is not None and "profile" in stage1 else stage1
+    means = part[part["setting"].isin(settings)].groupby(["dataset", "setting"])[metric].mean().unstack("setting")
+    means = means.reindex(columns=settings)
+    full = means.dropna()
+    full.attrs["profile"] = profile
+    return full, sorted(set(means.index) - set(full.index))
