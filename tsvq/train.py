@@ -320,13 +320,20 @@ def train_tokenizer(
     key = tokenizer_key(ds, cfg, seed)
     folder = cache_dir("tokenizer", *key)
     final = folder / "tokenizer.pt"
+    return _load_or_train(final, use_cache, lambda: _cached_tokenizer(final, ds, cfg, seed, key, device),
+                          lambda: _train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress, folder=folder,
+                                                   key=key, stop_after_epoch=stop_after_epoch))
+
+
+def _load_or_train(final: Path, use_cache: bool, load: Callable, train: Callable):
+    """``load()`` when ``final`` exists, else ``train()`` under the folder's lock: a second process asking
+    for a model that is being trained waits, then loads it."""
     if use_cache and final.exists():
-        return _cached_tokenizer(final, ds, cfg, seed, key, device)
-    with file_lock(folder / "lock"):  # one trainer per folder; a second one waits here, then loads
+        return load()
+    with file_lock(final.parent / "lock"):
         if use_cache and final.exists():
-            return _cached_tokenizer(final, ds, cfg, seed, key, device)
-        return _train_tokenizer(ds, cfg, seed=seed, device=device, progress=progress, folder=folder, key=key,
-                                stop_after_epoch=stop_after_epoch)
+            return load()
+        return train()
 
 
 def _cached_tokenizer(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tuple, device) -> TrainedTokenizer:
@@ -498,13 +505,9 @@ def train_prior(
     key = prior_key(ds, cfg, seed)
     folder = cache_dir("prior", *key)
     final = folder / "prior.pt"
-    if use_cache and final.exists():
-        return _cached_prior(final, ds, cfg, seed, key, device)
-    with file_lock(folder / "lock"):  # one trainer per folder; a second one waits here, then loads
-        if use_cache and final.exists():
-            return _cached_prior(final, ds, cfg, seed, key, device)
-        return _train_prior(ds, cfg, seed=seed, device=device, progress=progress, folder=folder, key=key,
-                            stop_after_epoch=stop_after_epoch)
+    return _load_or_train(final, use_cache, lambda: _cached_prior(final, ds, cfg, seed, key, device),
+                          lambda: _train_prior(ds, cfg, seed=seed, device=device, progress=progress, folder=folder,
+                                               key=key, stop_after_epoch=stop_after_epoch))
 
 
 def _cached_prior(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tuple, device) -> TrainedPrior:
