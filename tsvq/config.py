@@ -14,6 +14,10 @@ PROFILES = ("smoke", "cpu", "paper")
 SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg")
 AUGMENTATIONS = ("none", "warp", "slice", "gauss")
 MASKINGS = ("cosine", "thesis")
+PRECISIONS = ("fp32", "bf16")
+# Fields added after results were recorded: at these values they are left out of every hash and cache key,
+# so that the runs they do not change keep their identity.
+KEYLESS_DEFAULTS = {"precision": "fp32", "patience": 0.0, "fcn_precision": "fp32"}
 CODEBOOK_INITS = ("random", "data")
 
 
@@ -75,6 +79,10 @@ class TrainConfig:
     val_every: int = 10  # epochs between validation passes
     ckpt_every: int = 50  # epochs between resumable checkpoints
     min_steps: int = 0  # small datasets train for more epochs until this many optimiser steps are taken
+    precision: str = "fp32"  # "bf16": mixed-precision training steps (torch.autocast); validation stays float32
+    # early stopping, with best-VAL weights kept (stage 2): stop once the best validated epoch lies more than
+    # this fraction of the planned epochs behind; 0 never stops early
+    patience: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -103,6 +111,7 @@ class EvalConfig:
     fcn_batch_size: int = 64
     fcn_lr: float = 1e-3
     fcn_patience: int = 100  # early stopping on VAL accuracy
+    fcn_precision: str = "fp32"  # "bf16": mixed-precision FCN training (evaluator and CAS); inference is float32
     cas_min_samples: int = 1000
     n_is_splits: int = 10
     rocket_kernels: int = 10000
@@ -128,13 +137,20 @@ _OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {
         # 500 tokenizer epochs: after 50 the naive tokenizer has not yet traded its representation for
         # reconstruction, so SSL had little to win back (ECG5000 KNN +1.5 points); at 500 VIbCReg-slice gains
         # +4.4 (seeds 0-4), as the thesis found at 1000 (results/ECG5000/cpu/stage1_longer_training.csv)
+        # Tokenizers train in float32: bf16 steps are only 1.2-1.5x faster here (benchmarks/grid_cost.py) and
+        # would outdate every stage-1 result of this profile.
         "stage1": {"epochs": 500, "min_steps": 200, "val_every": 5, "ckpt_every": 5},
         "prior": {"hidden_dim": 128, "depth": 2},
         # 3000 prior steps: at 600 the token prior on GunPoint was still learning (1-NN class agreement of its
         # class-conditional samples 0.55-0.70 over seeds 0-2), at 3000 it reached 0.90-1.00
-        "stage2": {"epochs": 100, "min_steps": 3000, "val_every": 1, "ckpt_every": 10, "batch_size": 128},
+        # Priors and FCNs (evaluator, CAS) train in bf16 mixed precision, about 2x faster on a CPU with AVX-512
+        # BF16 (benchmarks/grid_cost.py; the nearest-code search, whitening and SSL losses always stay float32).
+        # The prior keeps its best-VAL weights, validated every 5 epochs; a run stops once that best epoch lies a
+        # quarter of the planned epochs behind (GunPoint's priors peaked at 17-69 % of 3000 epochs).
+        "stage2": {"epochs": 100, "min_steps": 3000, "val_every": 5, "ckpt_every": 10, "batch_size": 128,
+                   "precision": "bf16", "patience": 0.25},
         "eval": {"fcn_epochs": 150, "fcn_batch_size": 16, "fcn_patience": 20, "cas_min_samples": 1000,
-                 "rocket_kernels": 2000},
+                 "rocket_kernels": 2000, "fcn_precision": "bf16"},
     },
     "smoke": {
         "tokenizer": {"hidden_dim": 16, "n_res_blocks": 1, "codebook_init": "data", "dead_code_threshold": 1.0},
@@ -179,6 +195,13 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got {cfg.tokenizer.codebook_init!r}")
     if not cfg.tokenizer.dead_code_threshold >= 0:
         raise ValueError(f"dead_code_threshold must be >= 0, got {cfg.tokenizer.dead_code_threshold!r}")
+    for name, value in (("stage1.precision", cfg.stage1.precision), ("stage2.precision", cfg.stage2.precision),
+                        ("eval.fcn_precision", cfg.eval.fcn_precision)):
+        if value not in PRECISIONS:
+            raise ValueError(f"{name} must be one of {PRECISIONS}, got {value!r}")
+    for name, t in (("stage1", cfg.stage1), ("stage2", cfg.stage2)):
+        if not 0 <= t.patience < 1:
+            raise ValueError(f"{name}.patience must be a fraction in [0, 1), got {t.patience!r}")
     s = cfg.ssl
     if not 0 < s.warp_window < 1 or not 0 < s.warp_scale_min <= s.warp_scale_max:
         raise ValueError(f"warp needs 0 < warp_window < 1 and 0 < warp_scale_min <= warp_scale_max, got "

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .config import EvalConfig
-from .utils import atomic_save, cache_dir, default_device, file_lock
+from .utils import atomic_save, autocast, cache_dir, default_device, file_lock
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -135,6 +135,7 @@ def train_fcn(
     VAL sets saturate at 100 % accuracy early, and the loss still tells the better of those epochs
     apart. Training stops after ``config.fcn_patience`` epochs without a better epoch. Without a VAL
     set the network trains for ``config.fcn_epochs`` epochs and the last weights are kept.
+    ``config.fcn_precision == "bf16"`` trains under bfloat16 autocast; predictions are float32.
     Deterministic for a seed on CPU. Returns the network in eval mode.
     """
     x_train = _check_series(x_train, "x_train")
@@ -162,7 +163,8 @@ def train_fcn(
         model.train()
         for idx in _batches(len(xt), config.fcn_batch_size, generator):
             idx = idx.to(device)
-            loss = F.cross_entropy(model(xt[idx]), yt[idx])
+            with autocast(config.fcn_precision, device):
+                loss = F.cross_entropy(model(xt[idx]), yt[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .utils import full_precision
+
 # Weight of the SSL loss in the stage-1 objective, per method [thesis].
 THESIS_WEIGHTS = {"barlowtwins": 1.0, "vicreg": 0.01, "vibcreg": 0.01}
 
@@ -252,11 +254,16 @@ class SSLHead(nn.Module):
         return torch.cat([z.mean(dim=(2, 3)), z.amax(dim=(2, 3))], dim=1)
 
     def embed(self, z: torch.Tensor) -> torch.Tensor:
-        """The projection of one view: (B, d, H, W) -> (B, proj_dim)."""
-        return self.whiten(self.projector(self.pool(z)))
+        """The projection of one view: (B, d, H, W) -> (B, proj_dim), float32 (under mixed precision the
+        projector's products run in bfloat16, the whitening in float32)."""
+        p = self.projector(self.pool(z))
+        with full_precision(p):
+            return self.whiten(p.float())
 
     def forward(self, z_grid_1: torch.Tensor, z_grid_2: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.criterion(self.embed(z_grid_1), self.embed(z_grid_2))
+        e1, e2 = self.embed(z_grid_1), self.embed(z_grid_2)
+        with full_precision(e1):  # correlation and covariance terms in float32
+            return self.criterion(e1, e2)
 
 
 def loss_params(cfg) -> dict:

@@ -16,6 +16,7 @@ from einops import rearrange
 from torch import nn
 
 from .config import TokenizerConfig
+from .utils import full_precision
 
 
 # ----------------------------------------------------------------------------------------------- STFT
@@ -130,6 +131,10 @@ class VectorQuantizer(nn.Module):
 
     def forward(self, z: torch.Tensor):
         """z (B, d, H, W) -> z_q (B, d, H, W), indices (B, H, W), commitment loss, perplexity."""
+        with full_precision(z):  # nearest-code search and EMA updates in float32, also under mixed precision
+            return self._quantize(z.float())
+
+    def _quantize(self, z: torch.Tensor):
         B, d, H, W = z.shape
         flat = rearrange(z, "b d h w -> (b h w) d")
         idx = self.nearest(flat)

@@ -22,10 +22,10 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from .config import Config, TrainConfig, from_dict, to_dict
+from .config import KEYLESS_DEFAULTS, Config, TrainConfig, from_dict, to_dict
 from .data import UCRDataset
 from .tokenizer import Tokenizer
-from .utils import atomic_save, cache_dir, default_device, file_lock, seed_everything
+from .utils import atomic_save, autocast, cache_dir, default_device, file_lock, seed_everything
 
 
 class CheckpointError(RuntimeError):
@@ -78,6 +78,9 @@ def fit(
     lowest value (part of ``last.pt``) and load them into ``modules`` once the run is complete.
     ``tag`` identifies the run: a ``last.pt`` with another tag, or one that cannot be read, is moved aside and
     training starts over.
+    ``train_cfg.precision == "bf16"`` runs each training step under bfloat16 autocast. With ``keep_best`` and
+    ``train_cfg.patience > 0`` the run stops once its best validated epoch lies more than ``patience`` × the
+    planned epochs behind (the stop is part of the checkpoint, so a resumed run stays stopped).
     """
     gen = seed_everything(seed)
     params = [p for m in modules.values() for p in m.parameters() if p.requires_grad]
@@ -85,7 +88,7 @@ def fit(
     steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
     epochs = n_epochs(train_cfg, n_train)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * steps_per_epoch)
-    history, start, best = [], 0, None  # best: module states of the best epoch so far
+    history, start, best, stopped = [], 0, None, False  # best: module states of the best epoch so far
     last = folder / "last.pt"
     state = _read_last(last, tag) if last.exists() else None
     if state is not None:
@@ -96,15 +99,18 @@ def fit(
             sched.load_state_dict(state["sched"])
             _set_rng_state(state["rng"], gen)
             history, start, best = state["history"], state["epoch"], state.get("best")
+            stopped = bool(state.get("stopped", False))
         except Exception as e:
             raise CheckpointError(f"{last} does not fit this run ({_one_line(e)}); delete it to start over") from e
 
     def save(epoch):
         atomic_save({"modules": {k: m.state_dict() for k, m in modules.items()}, "opt": opt.state_dict(),
                      "sched": sched.state_dict(), "rng": _rng_state(gen), "history": history, "epoch": epoch,
-                     "best": best, "tag": tag}, last)
+                     "best": best, "stopped": stopped, "tag": tag}, last)
 
-    bar = tqdm(range(start, epochs), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
+    device = params[0].device
+    wait = train_cfg.patience * epochs if keep_best else 0.0
+    bar = tqdm(range(start, epochs if not stopped else start), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         for m in modules.values():
@@ -115,7 +121,8 @@ def fit(
             idx = perm[i * train_cfg.batch_size:(i + 1) * train_cfg.batch_size]
             if len(idx) < 2:  # BatchNorm needs two samples
                 continue
-            losses = step(idx, gen)
+            with autocast(train_cfg.precision, device):
+                losses = step(idx, gen)
             opt.zero_grad(set_to_none=True)
             losses["loss"].backward()
             opt.step()
@@ -133,13 +140,15 @@ def fit(
         if keep_best and best_row(history, keep_best) is row:
             best = {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in modules.items()}
         bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
-        done = epoch + 1 == epochs
+        if wait and keep_best in row:
+            stopped = epoch + 1 - best_row(history, keep_best)["epoch"] > wait
+        done = epoch + 1 == epochs or stopped
         if (epoch + 1) % train_cfg.ckpt_every == 0 or done or epoch + 1 == stop_after_epoch:
             save(epoch + 1)
-        if epoch + 1 == stop_after_epoch and not done:
+        if epoch + 1 == stop_after_epoch and not done or stopped:
             break
     bar.close()
-    if keep_best and best is not None and history and history[-1]["epoch"] == epochs:
+    if keep_best and best is not None and history and (history[-1]["epoch"] == epochs or stopped):
         for k, m in modules.items():
             m.load_state_dict(best[k])
     return history
@@ -204,7 +213,8 @@ def _check_request(path: Path, state: dict, key: tuple, rebuilt_key: Callable[[]
 
 
 def _fields(obj, drop=()) -> dict:
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in drop}
+    values = {f.name: getattr(obj, f.name) for f in fields(obj) if f.name not in drop}
+    return {k: v for k, v in values.items() if not (k in KEYLESS_DEFAULTS and v == KEYLESS_DEFAULTS[k])}
 
 
 def _train_fields(train_cfg: TrainConfig, n_train: int) -> dict:

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .config import KEYLESS_DEFAULTS, PRECISIONS
+
 
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch from one integer; return a torch generator seeded alike."""
@@ -20,6 +22,21 @@ def seed_everything(seed: int) -> torch.Generator:
     np.random.seed(seed)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def autocast(precision: str, device) -> contextlib.AbstractContextManager:
+    """The context of one training step: ``"bf16"`` runs matrix products and convolutions in bfloat16 under
+    ``torch.autocast`` (mixed precision; weights, optimiser state, losses and normalisations stay float32),
+    ``"fp32"`` changes nothing."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    device = torch.device(device)
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def full_precision(x: torch.Tensor) -> contextlib.AbstractContextManager:
+    """A float32 island inside an autocast region (nearest-code search, whitening, covariance losses)."""
+    return torch.autocast(x.device.type, enabled=False)
 
 
 def default_device() -> torch.device:
@@ -98,9 +115,9 @@ def config_hash(*parts) -> str:
 
     def norm(p):
         if dataclasses.is_dataclass(p):
-            return {"__type__": type(p).__name__, **{k: norm(v) for k, v in dataclasses.asdict(p).items()}}
-        if isinstance(p, dict):
-            return {str(k): norm(v) for k, v in p.items()}
+            return {"__type__": type(p).__name__, **norm(dataclasses.asdict(p))}
+        if isinstance(p, dict):  # a field of KEYLESS_DEFAULTS at its default is left out, at any depth
+            return {str(k): norm(v) for k, v in p.items() if not (k in KEYLESS_DEFAULTS and v == KEYLESS_DEFAULTS[k])}
         if isinstance(p, (list, tuple)):
             return [norm(v) for v in p]
         return p
