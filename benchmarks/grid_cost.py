@@ -77,11 +77,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--out", default=None, help="CSV path (default: benchmarks/grid_cost_<dataset>_<profile>.csv)")
+    ap.add_argument("--skip-stage1", action="store_true",
+                    help="time stage 2 and the evaluation only (the tokenizers they need are loaded or trained untimed)")
+    ap.add_argument("--cache-dir", default=None, help="model cache to use (default: a fresh, empty one)")
     ap.add_argument("--compare-results", default=None, metavar="DIR",
                     help="a results folder whose seeds' mean ± std the produced metrics are set beside")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    os.environ["TSVQ_CACHE_DIR"] = tempfile.mkdtemp(prefix="tsvq-grid-cost-")  # cold: nothing cached
+    os.environ["TSVQ_CACHE_DIR"] = a.cache_dir or tempfile.mkdtemp(prefix="tsvq-grid-cost-")  # cold: nothing cached
     ds = load_ucr(a.dataset, a.data_dir)
     rows = []
 
@@ -101,7 +104,7 @@ def main() -> None:
         print(f"{part:<40} {seconds:9.2f} s × {count}{note}", flush=True)
 
     models = {}
-    for name in a.settings:
+    for name in a.settings if not a.skip_stage1 else ():
         cfg = as_setting(name).config(a.profile)
         run, s = timed(lambda: train_tokenizer(ds, cfg, seed=0, device=a.device, progress=False))
         models[name] = run.model
@@ -109,6 +112,8 @@ def main() -> None:
         add(f"stage 1: train {name}", s, a.seeds)
         scores, s = timed(lambda: probe(run.model, ds))
         add(f"probes: {name}", s, a.seeds, {**scores, **got}, ("stage1", name, None))
+    for name in a.stage2_settings if a.skip_stage1 else ():  # untimed: the priors below need them
+        train_tokenizer(ds, as_setting(name).config(a.profile), seed=0, device=a.device, progress=False)
     cfg = as_setting("naive").config(a.profile)
     evaluator, s = timed(lambda: load_or_train_evaluator(ds, config=cfg.eval, seed=0, device=a.device, progress=False))
     add("evaluator: train FCN", s, a.seeds)

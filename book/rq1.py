@@ -42,20 +42,22 @@ from tsvq import book, experiments, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.experiments import STAGE1_SETTINGS, read_table, run_stage1_grid
+from tsvq.experiments import STAGE1_SETTINGS, grid_rows, read_table
 from tsvq.probe import codebook_stats, embed_2d, pooled_features
 from tsvq.train import n_epochs
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed: the seeds vary the models, not the data
 cfg = get_config(profile)
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
-stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
-                         progress=False)
-stage1 = stage1[stage1["seed"].isin(seeds)]
+stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
 tests = report.compare_family(stage1, report.RQ1_METRICS)
 Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
          f"{ds.meta.n_classes} classes. Profile `{profile}`: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, "
          f"codebook {cfg.tokenizer.codebook_size} × {cfg.tokenizer.hidden_dim}; {n_seeds}.")
+
+
+# %%
+book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 Markdown(report.finding(tests, report.RQ1_METRICS, profile=profile,

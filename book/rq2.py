@@ -36,14 +36,16 @@ from tsvq import book, plots, report
 from tsvq.augment import AUGMENTATIONS, augment
 from tsvq.book import results_path
 from tsvq.data import load_ucr
-from tsvq.experiments import STAGE1_SETTINGS, run_stage1_grid
+from tsvq.experiments import STAGE1_SETTINGS, grid_rows
 
 ds = load_ucr(dataset, data_dir)  # the VAL split of RQ1: one split for every seed
-stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
-                         progress=False)
-stage1 = stage1[stage1["seed"].isin(seeds)]
+stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, {n_seeds}.")
+
+
+# %%
+book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 aug_tests = report.compare_family(report.per_augmentation(stage1, report.RQ2_METRICS), report.RQ2_METRICS,

@@ -52,22 +52,26 @@ from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.config import get_config
 from tsvq.data import load_ucr
-from tsvq.experiments import (PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, current_rows, read_table, run_stage1_grid,
-                              run_stage2_grid)
+from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, current_rows, grid_rows, read_table
 from tsvq.train import n_epochs
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 cfg = get_config(profile)
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
-                         results_dir=results_dir, progress=False)
-stage2 = stage2[stage2["seed"].isin(seeds)]
+stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
+                   results_dir=results_dir)
 curves = current_rows(read_table(results_path(results_dir, dataset, profile, "prior_curves.csv")), ds)
 curves = curves[curves["seed"].isin(seeds)]
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
-Markdown(f"{dataset}, profile `{profile}`: every prior trains for {n_epochs(cfg.stage2, len(ds.x_train))} epochs; "
-         f"{n_seeds}. A uniform guess scores {log_k:.3f} nats per token.")
+stop = (f", stopping early once its best VAL epoch lies {cfg.stage2.patience:.0%} of them behind"
+        if cfg.stage2.patience else "")
+Markdown(f"{dataset}, profile `{profile}`: every prior trains for at most {n_epochs(cfg.stage2, len(ds.x_train))} "
+         f"epochs{stop}; {n_seeds}. A uniform guess scores {log_k:.3f} nats per token.")
+
+
+# %%
+book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 gain_tests = report.rq3_tests(stage2, report.convergence(curves, reference="naive", within="prior", by="setting")
@@ -113,8 +117,7 @@ book.table(report.summarize(speed, ["epochs_to_reference", "epochs_to_own_best"]
 # reached, with the tokenizer's codebook perplexity on TEST from the stage-1 grid beside them.
 
 # %%
-stage1 = run_stage1_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir,
-                         progress=False)
+stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
 runs = stage2.merge(stage1[["seed", "setting", "perplexity"]], on=["seed", "setting"], how="left")
 book.table(report.summarize(runs, ["final_val_loss", "best_val_loss", "best_epoch", "perplexity"],
                             by=("prior", "setting"), cells_only=True))

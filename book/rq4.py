@@ -55,19 +55,20 @@ from IPython.display import Markdown, display
 
 from tsvq import book, experiments, plots, report
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, reference_quality, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, grid_rows
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
-                         results_dir=results_dir, progress=False)
-stage2 = stage2[stage2["seed"].isin(seeds)]
-for seed in seeds:
-    anchors = reference_quality(ds, profile=profile, seed=seed, results_dir=results_dir, progress=False)
-anchors = anchors[anchors["seed"].isin(seeds)]
+stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
+                   results_dir=results_dir)
+anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first()
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}. The FCN evaluator classifies TEST with accuracy "
          + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + ".")
+
+
+# %%
+book.missing(stage2, anchors, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 quality_tests = report.compare_family(stage2, report.RQ4_METRICS, within="prior")

@@ -41,18 +41,21 @@ from IPython.display import Markdown
 from tsvq import book, plots, report
 from tsvq.book import results_path
 from tsvq.data import load_ucr
-from tsvq.experiments import PRIORS, STAGE2_SETTINGS, run_stage2_grid
+from tsvq.experiments import PRIORS, STAGE2_SETTINGS, grid_rows
 
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
-stage2 = run_stage2_grid(ds, profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
-                         results_dir=results_dir, progress=False)
-stage2 = stage2[stage2["seed"].isin(seeds)]
+stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
+                   results_dir=results_dir)
 ssl, shared_seeds = report.paired_ssl_setting(stage2, "best_val_loss")
 n_seeds = f"{len(shared_seeds)} seed{'s' if len(shared_seeds) != 1 else ''} ({', '.join(map(str, shared_seeds))})"
 choice = stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean()
 Markdown(f"The SSL tokenizer of the 2 × 2 is **{ssl}**: the lowest mean best VAL prior loss (both priors, "
          f"{n_seeds}) among the settings sharing the most seeds with the naive tokenizer. Mean best VAL prior "
          "loss per SSL setting: " + ", ".join(f"{name} {book.sig(v)}" for name, v in choice.items()) + " nats.")
+
+
+# %%
+book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 Markdown(report.finding_rq5(report.rq5_tests(stage2), profile=profile))

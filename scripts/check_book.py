@@ -108,6 +108,7 @@ class PageParser(html.parser.HTMLParser):
         self.cited: set[str] = set()  # fragments linked from outside the figure they name
         self._figures: list[dict] = []  # the open <figure> elements
         self._article = 0  # depth inside the page's content (<article>)
+        self.text: list[str] = []  # the content's text
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -152,6 +153,8 @@ class PageParser(html.parser.HTMLParser):
     def handle_data(self, data):
         if self._in_script:
             self.inline_scripts.append(data)
+        elif self._article:
+            self.text.append(data)
 
 
 def parse(path: Path) -> PageParser:
@@ -174,8 +177,15 @@ def resolve(page: Path, url: str, site: Path) -> tuple[Path | None, str]:
 def static_checks(site: Path, pages: list[Path]) -> tuple[list[str], dict]:
     problems, stats = [], dict(pages=len(pages), links=0, images=0, external_links=0, figures=0)
     parsed = {p: parse(p) for p in pages}
+    executed = site / "book" / "executed"
+    datasets = sorted(d.name for d in executed.iterdir() if d.is_dir()) if executed.is_dir() else []
     for page, doc in parsed.items():
         name = page.relative_to(site).as_posix()
+        rel = page.relative_to(site).parts
+        if len(rel) == 4 and rel[:2] == ("book", "executed") and rel[2] in datasets:  # a dataset's own page
+            text = " ".join(doc.text)
+            others = [d for d in datasets if d != rel[2] and re.search(rf"\b{re.escape(d)}\b", text)]
+            problems += [f"{name}: names another dataset's result ({d})" for d in others]
         problems += [f"{name}: a figure without a caption ({src})" for src in doc.loose_images]
         for fig in doc.figures:
             if not fig["images"]:
@@ -325,6 +335,12 @@ def main(argv=None) -> int:
         return 2
     pages = sorted(p for p in site.rglob("*.html") if "_static" not in p.relative_to(site).parts)
     problems, stats = static_checks(site, pages)
+    sys.path.insert(0, str(ROOT))
+    from tsvq.book import stale_pages
+
+    stale = stale_pages(ROOT)
+    problems += [f"stale page {line}" for line in stale]
+    stats["stale_pages"] = len(stale)
 
     binary = None if args.static_only else find_chromium()
     if not args.static_only and binary is None:

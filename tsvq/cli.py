@@ -329,7 +329,7 @@ def cmd_run(args) -> int:
     _check_folder(results_dir if results_dir.is_absolute() else root / results_dir, "--results-dir")
     _check_cache()
     results = run_book(dataset=args.dataset, profile=args.profile, seeds=args.seeds, data_dir=args.data_dir,
-                       notebooks=args.notebooks, results_dir=args.results_dir)
+                       notebooks=args.notebooks, results_dir=args.results_dir, grid=not args.no_grid)
     book_run = is_book_run(args.profile, args.results_dir, root)
     if book_run:
         write_toc(root)  # only a run of the book's profile into results/ changes the book
@@ -409,6 +409,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--notebooks", nargs="+", default=None, help="chapter names, e.g. datasets rq1 (default: all)")
     p.add_argument("--results-dir", default="results")
+    p.add_argument("--no-grid", action="store_true",
+                   help="execute the chapters on the results that exist, without computing the missing runs first")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("book", help="build the book; on a fresh checkout it executes one dataset's chapters first")

@@ -38,6 +38,7 @@ KEYS = {
     "feature_probes.csv": ["dataset", "profile", "seed", "setting", "features"],
     "stage2.csv": ["dataset", "profile", "seed", "setting", "prior"],
     "prior_curves.csv": ["dataset", "profile", "seed", "setting", "prior", "epoch"],
+    "samples.csv": ["dataset", "profile", "seed", "setting", "prior", "label", "sample"],
     "reference_quality.csv": ["dataset", "profile", "seed", "reference"],
 }
 
@@ -273,6 +274,25 @@ def token_entropy(tokenizer, x) -> float:
     return float(sum(np.log(s["perplexity"]) for s in codebook_stats(tokenizer, x).values()))
 
 
+GALLERY_PER_CLASS = 3  # class-conditional samples per class kept for the book's gallery (samples.csv)
+
+
+def gallery_rows(x, y, *, per_class: int = GALLERY_PER_CLASS) -> list[dict]:
+    """The first ``per_class`` series (n, 1, L) of each label as rows: label, sample index and the values
+    (space-separated, 4 significant digits)."""
+    x, y = np.asarray(x), np.asarray(y)
+    rows = []
+    for c in np.unique(y):
+        for i, j in enumerate(np.flatnonzero(y == c)[:per_class]):
+            rows.append({"label": int(c), "sample": i, "values": " ".join(f"{v:.4g}" for v in x[j].ravel())})
+    return rows
+
+
+def gallery_series(df: pd.DataFrame) -> np.ndarray:
+    """The series of :func:`gallery_rows` rows back as an array (n, L)."""
+    return np.array([np.array(v.split(), dtype=float) for v in df["values"]])
+
+
 def evaluate_prior(run, ds: UCRDataset, *, cfg, evaluator, seed: int, rocket=None, with_cas: bool = True,
                    progress: bool = False) -> dict:
     """Score a trained prior (``TrainedPrior``): the one evaluation of the command line and the grids.
@@ -280,7 +300,8 @@ def evaluate_prior(run, ds: UCRDataset, *, cfg, evaluator, seed: int, rocket=Non
     Unconditional samples, as many as TEST has, against real TEST (FID, KID, IS, ROCKET-FID, copy rate; all
     sets of equal size); TRAIN-sized samples against the TRAIN-sized TEST subset of :func:`reference_subset`
     (``*_ref`` columns, comparable with ``reference_quality.csv``); class-conditional samples for CAS
-    (at least ``cfg.eval.cas_min_samples``) and the 1-NN class agreement.
+    (at least ``cfg.eval.cas_min_samples``) and the 1-NN class agreement; a few of the class-conditional samples
+    per class go to the key ``"gallery"`` (:func:`gallery_rows`).
     """
     from .evaluate import cas, sample_quality
 
@@ -297,6 +318,7 @@ def evaluate_prior(run, ds: UCRDataset, *, cfg, evaluator, seed: int, rocket=Non
                        seed=seed, progress=progress)
         q["n_cas"] = len(y_cond)
         q["nn_class_agreement"] = nn_class_agreement(ds, cond, y_cond)
+        q["gallery"] = gallery_rows(cond, y_cond)
     return q
 
 
@@ -321,12 +343,15 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
     q = evaluate_prior(prior, ds, cfg=cfg, evaluator=evaluator, seed=run.seed,
                        rocket=rocket or _rocket(ds, cfg, run.seed), with_cas=with_cas, progress=progress)
     prov = provenance(device=prior.device, **_hashes(run, ds))
+    gallery = [{**run.keys(), **g, "config_hash": prov["config_hash"], "eval_hash": prov.get("eval_hash")}
+               for g in q.pop("gallery", [])]
     row = {**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug, "final_val_loss": val[-1][1],
            "best_val_loss": best[1], "best_epoch": best[0], "token_entropy": token_entropy(prior.tokenizer, ds.x_train),
            **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
-           "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "train_seconds": train_seconds(prior.history), **prov}
+           "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "epochs_run": len(prior.history),
+           "train_seconds": train_seconds(prior.history), **prov}
     curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]} for e, v in val]
-    return {"stage2.csv": [row], "prior_curves.csv": curves}
+    return {"stage2.csv": [row], "prior_curves.csv": curves, **({"samples.csv": gallery} if gallery else {})}
 
 
 def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
@@ -421,6 +446,28 @@ def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = 
         rows.append({"dataset": ds.meta.name, "profile": run.profile, "seed": run.seed, "reference": name,
                      "tokenizer": run.setting.name, **q, "evaluator_test_accuracy": evaluator.test_accuracy, **prov})
     return {"reference_quality.csv": rows}
+
+
+def grid_rows(ds: UCRDataset, table: str, *, profile: str, seeds, settings=STAGE1_SETTINGS, priors=(None,),
+              results_dir="results") -> pd.DataFrame:
+    """What a chapter reads: the current rows (:func:`current_rows`) of ``table`` for the runs of a grid, never
+    training anything. The runs of the grid without a row are listed in ``.attrs["missing"]`` (run names, e.g.
+    ``GunPoint/cpu/seed3/naive/token``), for the page to say what it lacks. ``reference_quality.csv`` is read
+    for the naive tokenizer's anchors of each seed."""
+    seeds = [int(s) for s in seeds]
+    df = current_rows(load_table(results_path(results_dir, ds.meta.name, profile, table), table_keys(table)), ds)
+    if table == "reference_quality.csv":
+        runs = _plan(ds, profile=profile, seeds=seeds, settings=[("none", "none")])
+        have = set(zip(df["seed"], df["tokenizer"])) if not df.empty else set()
+        missing = [f"{r}/reference" for r in runs if (r.seed, r.setting.name) not in have]
+    else:
+        runs = _plan(ds, profile=profile, seeds=seeds, settings=settings, priors=priors)
+        cols = ["seed", "setting"] + (["prior"] if "prior" in table_keys(table) else [])
+        have = set(map(tuple, df[cols].itertuples(index=False))) if not df.empty else set()
+        missing = [str(r) for r in runs if (r.seed, r.setting.name, *((r.prior,) if len(cols) == 3 else ())) not in have]
+    out = df[df["seed"].isin(seeds)].reset_index(drop=True) if not df.empty else df
+    out.attrs["missing"] = missing
+    return out
 
 
 def reference_done(run: RunId, ds: UCRDataset, results_dir) -> bool:

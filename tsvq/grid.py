@@ -42,7 +42,7 @@ EXECUTORS = ("local", "slurm", "debug")
 
 class GridError(ValueError):
     """A grid that cannot run as asked (arguments, no Slurm); the command line prints it as one line."""
-_TABLES = {"stage1": ("stage1.csv",), "stage2": ("stage2.csv", "prior_curves.csv"),
+_TABLES = {"stage1": ("stage1.csv",), "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"),
            "reference": ("reference_quality.csv",)}
 
 

@@ -635,6 +635,33 @@ def plot_real_vs_synthetic(real: np.ndarray, y_real: np.ndarray, synth: np.ndarr
     return fig
 
 
+@_styled
+def plot_gallery(real: np.ndarray, y_real: np.ndarray, samples: dict[str, tuple[np.ndarray, np.ndarray]], *,
+                 class_names=None, n: int = 3) -> Figure:
+    """Real series beside samples, one column per class and one row per source: the first row real TEST series
+    (dark grey), then one row per ``samples`` entry ({row name: (series (m, L), labels (m,))}, coloured by the
+    setting the name starts with). Every panel shares one y-scale, so amplitudes compare across rows."""
+    classes = np.unique(y_real)
+    rows = [("real TEST", np.asarray(real).reshape(len(real), -1), np.asarray(y_real), REAL)]
+    rows += [(name, np.asarray(x).reshape(len(x), -1), np.asarray(y), setting_color(name))
+             for name, (x, y) in samples.items()]
+    fig = _figure(min(1.9 * len(classes) + 1.4, 12.5), 1.05 * len(rows) + 0.7)
+    axes = fig.subplots(len(rows), len(classes), squeeze=False, sharex=True, sharey=True)
+    for r, (name, x, y, tint) in enumerate(rows):
+        for col, c in enumerate(classes):
+            ax = axes[r, col]
+            for s in x[y == c][:n]:
+                ax.plot(s, lw=0.8, alpha=0.8, color=tint)
+            if r == 0:
+                ax.set_title(f"class {class_names[c] if class_names else c}")
+            if not (y == c).any():
+                ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes, color="#888888")
+        axes[r, 0].set_ylabel(textwrap.fill(name, 16), rotation=0, ha="right", va="center", fontsize=8)
+    for ax in axes[-1]:
+        ax.set_xlabel("time step")
+    return fig
+
+
 # ----------------------------------------------------------------------------------------------- research questions
 
 

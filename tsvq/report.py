@@ -837,6 +837,59 @@ def finding_rq5(tests: pd.DataFrame, metrics=("fid", "kid", "cas"), *, higher_is
                        "the thesis' diagonal pairing, on the same seeds:", caveat=_caveat(sub, profile), title=title)
 
 
+def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame) -> str:
+    """The five answers in brief, as markdown: per research question one line per dataset and profile, each
+    computed by the same test family as that question's chapter (:func:`finding_lines`), with the verdict words
+    of the rule. Datasets with fewer than two seeds shared with the naive tokenizer are said to have no test."""
+
+    def per_dataset(table: pd.DataFrame, lines_of) -> list[str]:
+        out = []
+        if table.empty:
+            return ["no results yet"]
+        for (ds, prof), part in table.groupby(["dataset", "profile"], sort=True):
+            got = lines_of(part)
+            out.append(f"**{ds}** ({prof}, {part['seed'].nunique()} seeds): " + ("; ".join(got) if got else "no test"))
+        return out
+
+    def rq1(part):
+        return finding_lines(compare_family(part, RQ1_METRICS), {"knn_accuracy": True, "test_time_mse": False})
+
+    def rq2(part):
+        tests = compare_family(per_augmentation(part, RQ2_METRICS), RQ2_METRICS, baseline="none", by="aug")
+        return finding_lines(tests, {"knn_accuracy": True}, by="aug", baseline="none")
+
+    def rq3(part):
+        return finding_lines(rq3_tests(part), {"context_gain": True})
+
+    def rq4(part):
+        return finding_lines(compare_family(part, RQ4_METRICS, within="prior"), {"fid": False, "cas": True})
+
+    def rq5(part):
+        tests = rq5_tests(part)
+        if tests.empty:
+            return []
+        diag = tests[tests["effect"] == "diagonal"].drop(columns=["effect", "setting", "prior"], errors="ignore")
+        tok = tests[tests["effect"] == "tokenizer"].drop(columns=["effect", "cell"], errors="ignore")
+        want = {"fid": False, "cas": True}
+        return ([f"tokenizer, {x}" for x in finding_lines(tok.dropna(axis=1, how="all"), want, per="group")]
+                + [f"thesis' diagonal, {x}" for x in finding_lines(diag.dropna(axis=1, how="all"), want, by="cell",
+                                                                    baseline="naive + token", per="group")])
+
+    sections = [
+        ("RQ1 — do SSL tokens classify better, and still reconstruct?", stage1, rq1),
+        ("RQ2 — which augmentation helps (mean over the SSL losses, against naive)?", stage1, rq2),
+        ("RQ3 — do SSL tokens make the prior's job easier (context gain)?", stage2, rq3),
+        ("RQ4 — do SSL tokens give better samples (FID, CAS), within each prior?", stage2, rq4),
+        ("RQ5 — the full 2 × 2 of tokenizer and prior", stage2, rq5),
+    ]
+    out = []
+    for title, table, fn in sections:
+        out.append(f"**{title}**\n")
+        out += [f"- {line}" for line in per_dataset(table, fn)]
+        out.append("")
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------------------------- overview
 
 

@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .book import CHAPTERS, EXECUTED_AS, chapter, executed_root, figure_label, repo_root
+from .book import CHAPTERS, EXECUTED_AS, chapter, executed_root, figure_label, page_inputs, repo_root
+
+GRID_CHAPTERS = {"rq1", "rq2", "rq3", "rq4", "rq5", "gallery"}  # the chapters that read the dataset's grid
 
 KERNEL_NAME = "tsvq"
 
@@ -165,20 +167,24 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
         return NotebookResult(name, py, out, False, time.perf_counter() - start, f"{type(e).__name__}: {e}")
     finally:
         os.environ.pop(EXECUTED_AS, None)
-    _record_source(out, py, cwd)
+    _record_source(out, py, cwd, inputs=page_inputs(name, dataset=params["dataset"], profile=params["profile"],
+                                                    results_dir=params["results_dir"]))
     return NotebookResult(name, py, out, True, time.perf_counter() - start)
 
 
-def _record_source(out: Path, py: Path, root: Path) -> None:
+def _record_source(out: Path, py: Path, root: Path, inputs: dict | None = None) -> None:
     """Point papermill's ``input_path`` at the .py (it holds the whole in-memory notebook otherwise), and
     remove papermill's injected-parameters cell from the page: its values hold machine paths, and the
-    page's reproduce box states the dataset, profile and seeds."""
+    page's reproduce box states the dataset, profile and seeds. ``inputs`` (:func:`tsvq.book.page_inputs`) goes
+    to the notebook metadata ``tsvq``, for the stale-page check of the build."""
     import nbformat
 
     if not out.is_file():
         return
     nb = nbformat.read(out, as_version=4)
     nb.metadata.setdefault("papermill", {})["input_path"] = str(py.relative_to(root) if py.is_relative_to(root) else py)
+    if inputs is not None:
+        nb.metadata["tsvq"] = inputs
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "injected-parameters" in tags:
@@ -205,8 +211,14 @@ def run_book(
     out_root=None,
     results_dir="results",
     progress: bool = True,
+    grid: bool = True,
 ) -> list[NotebookResult]:
-    """Execute the book's notebooks for one dataset, in book order; return one result per notebook.
+    """Compute the dataset's grid, then execute the book's notebooks for it, in book order; return one result
+    per notebook.
+
+    ``grid``: first run every unit of the dataset's grid (:func:`tsvq.grid.plan`: the seven tokenizers, both
+    priors on each, the sample-quality anchors; units with current rows are skipped) in this process, its logs
+    under ``<results_dir>/grid-logs``; the notebooks only read the result tables and name what is missing.
 
     ``notebooks``: chapter names (``"datasets"``) or ``.py`` paths; default: every chapter notebook that
     exists. ``out_root`` (default: :func:`tsvq.book.executed_root` of the profile and results folder)
@@ -238,6 +250,9 @@ def run_book(
     from .data import load_ucr
 
     load_ucr(dataset, params["data_dir"])  # a dataset that cannot be read fails here, once, not in every notebook
+    if grid and any(py.stem in GRID_CHAPTERS for py in sources):
+        _run_grid(dataset, profile=profile, seeds=seeds, data_dir=params["data_dir"], root=root,
+                  results_dir=results_dir)
     kernel = ensure_kernel()
     results = []
     bar = tqdm(sources, desc=f"{dataset} ({profile})", unit="notebook", disable=not progress)
@@ -253,3 +268,21 @@ def run_book(
             tqdm.write(r.describe(), file=sys.stderr)
     bar.close()
     return results
+
+
+def _run_grid(dataset: str, *, profile: str, seeds, data_dir, root: Path, results_dir) -> None:
+    import torch
+
+    from .grid import execute, plan
+
+    base = Path(str(results_dir)).expanduser()
+    base = base if base.is_absolute() else root / base
+    units = plan([dataset], seeds, profile=profile, results_dir=str(base), data_dir=data_dir,
+                 threads=torch.get_num_threads())
+    if not units:
+        return
+    print(f"{dataset} ({profile}): {len(units)} runs of the grid to compute before the chapters", flush=True)
+    failed = [r for r in execute(units, executor="debug", log_dir=base / "grid-logs") if not r["ok"]]
+    for r in failed:
+        print(f"grid run {r['unit']} failed: {r['error']} (log: {r['log']}); its chapters show it as missing",
+              file=sys.stderr)
