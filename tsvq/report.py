@@ -837,6 +837,23 @@ def finding_rq5(tests: pd.DataFrame, metrics=("fid", "kid", "cas"), *, higher_is
                        "the thesis' diagonal pairing, on the same seeds:", caveat=_caveat(sub, profile), title=title)
 
 
+def limitations(stage1: pd.DataFrame, stage2: pd.DataFrame) -> list[str]:
+    """What the answers rest on, per profile: datasets with tokenizer and with prior results, the seeds behind
+    them (fewest and most per dataset), and the datasets with fewer than the five seeds a conclusion needs."""
+    lines = []
+    for name, table in (("tokenizer (stage 1)", stage1), ("prior (stage 2)", stage2)):
+        if table.empty:
+            lines.append(f"{name}: no results yet")
+            continue
+        for prof, part in table.groupby("profile"):
+            seeds = part.groupby("dataset")["seed"].nunique()
+            few = sorted(seeds[seeds < 5].index)
+            lines.append(f"{name}, profile `{prof}`: {len(seeds)} dataset{'s' if len(seeds) != 1 else ''} "
+                         f"({', '.join(sorted(seeds.index))}), {seeds.min()}–{seeds.max()} seeds per dataset"
+                         + (f"; fewer than 5 seeds on {', '.join(few)}" if few else ""))
+    return lines
+
+
 def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame) -> str:
     """The five answers in brief, as markdown: per research question one line per dataset and profile, each
     computed by the same test family as that question's chapter (:func:`finding_lines`), with the verdict words
