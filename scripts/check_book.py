@@ -12,13 +12,13 @@
    the page's content that overflows horizontally: a box that scrolls sideways (a table, an output)
    or whose content sticks out of the content column. The server records every request it had to
    answer with an error.
-3. A screenshot of one research-question page (else the datasets page, else the first page) goes to
-   ``_build/screenshots/<page>.png``.
+3. Screenshots at 1400 × 900 of the introduction, the first research-question page of every dataset and the
+   summary (or of the ``--page`` pages) go to ``_build/screenshots/<page>.png``.
 
 Exit status 0 when every check passes, 1 when a check fails, 2 when the book is missing (or Chromium,
 with ``--require-browser``).
 
-    python scripts/check_book.py [--html _build/html] [--static-only] [--page book/executed/GunPoint/datasets.html]
+    python scripts/check_book.py [--html _build/html] [--static-only] [--page book/executed/GunPoint/rq1.html ...]
 """
 from __future__ import annotations
 
@@ -306,15 +306,17 @@ def browser_checks(binary: str, server: Server, site: Path, pages: list[Path], p
     return problems, stats
 
 
-def screenshot_page(site: Path, pages: list[Path], wanted: str | None) -> Path:
+def screenshot_pages(site: Path, pages: list[Path], wanted: list[str] | None) -> list[Path]:
+    """The pages given, else the reader's first views: the introduction, the first research-question page of
+    every dataset and the summary."""
     if wanted:
-        return site / wanted
+        return [site / w for w in wanted]
     rel = [p.relative_to(site).as_posix() for p in pages]
-    for pattern in (r"^book/executed/[^/]+/rq\d\.html$", r"^book/executed/[^/]+/datasets\.html$"):
-        hits = sorted(r for r in rel if re.match(pattern, r))
-        if hits:
-            return site / hits[0]
-    return pages[0]
+    shots = [r for r in rel if re.match(r"^book/executed/intro\.html$", r)] or ["index.html"]
+    for d in sorted({m.group(1) for r in rel if (m := re.match(r"^book/executed/([^/]+)/rq\d\.html$", r))}):
+        shots.append(sorted(r for r in rel if re.match(rf"^book/executed/{re.escape(d)}/rq\d\.html$", r))[0])
+    shots += [r for r in rel if r == "book/executed/summary.html"]
+    return [site / r for r in shots if (site / r).is_file()]
 
 
 # ----------------------------------------------------------------------------------------------- main
@@ -323,7 +325,8 @@ def screenshot_page(site: Path, pages: list[Path], wanted: str | None) -> Path:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--html", type=Path, default=ROOT / "_build" / "html", help="the built site")
-    ap.add_argument("--page", help="page to screenshot, relative to the site (default: an RQ page)")
+    ap.add_argument("--page", nargs="+", help="pages to screenshot at 1400 × 900, relative to the site (default: the "
+                    "introduction, the first RQ page of each dataset and the summary)")
     ap.add_argument("--static-only", action="store_true", help="skip Chromium (no rendering checks, no screenshot)")
     ap.add_argument("--require-browser", action="store_true",
                     help="fail (exit 2) when Chromium is missing instead of skipping the browser checks")
@@ -356,17 +359,19 @@ def main(argv=None) -> int:
             more, bstats = browser_checks(binary, server, site, pages, profile)
             problems += more + server.failed
             stats.update(bstats)
-            shot_page = screenshot_page(site, pages, args.page)
             shots = ROOT / "_build" / "screenshots"
             shots.mkdir(parents=True, exist_ok=True)
-            rel = shot_page.relative_to(site).with_suffix("")
-            shot = shots / f"{'_'.join(rel.parts[2:] if rel.parts[:2] == ('book', 'executed') else rel.parts)}.png"
-            chromium(binary, profile, "--window-size=1400,3000", "--virtual-time-budget=15000",
-                     f"--screenshot={shot}", f"{server.url}/{rel.as_posix()}.html")
-            if not shot.is_file() or shot.stat().st_size == 0:
-                problems.append(f"no screenshot written for {rel.as_posix()}.html")
-            else:
-                stats["screenshot"] = str(shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot)
+            written = []
+            for shot_page in screenshot_pages(site, pages, args.page):
+                rel = shot_page.relative_to(site).with_suffix("")
+                shot = shots / f"{'_'.join(rel.parts[2:] if rel.parts[:2] == ('book', 'executed') else rel.parts)}.png"
+                chromium(binary, profile, f"--window-size={WINDOW}", "--virtual-time-budget=15000",
+                         f"--screenshot={shot}", f"{server.url}/{rel.as_posix()}.html")
+                if not shot.is_file() or shot.stat().st_size == 0:
+                    problems.append(f"no screenshot written for {rel.as_posix()}.html")
+                else:
+                    written.append(str(shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot))
+            stats["screenshots"] = ", ".join(written)
         finally:
             server.close()
             shutil.rmtree(profile, ignore_errors=True)
