@@ -36,11 +36,10 @@ samples = grid_rows(ds, "samples.csv", profile=profile, seeds=seeds, settings=ST
 samples.attrs["missing"] = []  # a prior without samples shows as an empty row below, not as a missing run
 order = [as_setting(s).name for s in STAGE2_SETTINGS]
 shown = samples[samples["seed"] == samples["seed"].min()] if not samples.empty else samples
-Markdown(f"{dataset}, profile `{profile}`: "
-         + (f"samples of seed {int(shown['seed'].iloc[0])}, {shown.groupby(['setting', 'prior']).ngroups} "
-            "tokenizer × prior runs." if not shown.empty else
-            "no stage-2 run has kept samples yet (run the grid: `tsvq grid --datasets "
-            f"{dataset} --seeds {' '.join(map(str, seeds))} --stages 2 --profile {profile}`)."))
+if not shown.empty:
+    display(Markdown(f"{dataset}, profile `{profile}`: samples of seed {int(shown['seed'].iloc[0])}, "
+                     f"{shown.groupby(['setting', 'prior']).ngroups} tokenizer × prior runs."))
+book.stop_unless(shown, what="samples (stage-2 runs keep a few per class)")
 
 # %%
 for prior in [p for p in ALL_PRIORS if not shown.empty and (shown["prior"] == p).any()]:

@@ -57,7 +57,8 @@ Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n
 
 
 # %%
-book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds)
+display(book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds))
+book.stop_unless(stage1, what="tokenizer runs")
 
 # %%
 Markdown(report.finding(tests, report.RQ1_METRICS, profile=profile,

@@ -30,7 +30,7 @@ results_dir = "results"
 
 # %%
 import torch
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.augment import AUGMENTATIONS, augment
@@ -45,7 +45,8 @@ Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, 
 
 
 # %%
-book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds)
+display(book.missing(stage1, dataset=dataset, profile=profile, seeds=seeds))
+book.stop_unless(stage1, what="tokenizer runs")
 
 # %%
 aug_tests = report.compare_family(report.per_augmentation(stage1, report.RQ2_METRICS), report.RQ2_METRICS,

@@ -46,7 +46,7 @@ results_dir = "results"
 # %%
 import math
 
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.book import results_path
@@ -71,7 +71,8 @@ Markdown(f"{dataset}, profile `{profile}`: every prior trains for at most {n_epo
 
 
 # %%
-book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds)
+display(book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds))
+book.stop_unless(stage2, what="prior runs")
 
 # %%
 gain_tests = report.rq3_tests(stage2, report.convergence(curves, reference="naive", within="prior", by="setting")

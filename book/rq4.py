@@ -61,14 +61,16 @@ ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
 anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
-accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first()
+accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first() if not stage2.empty else pd.Series()
 n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
-Markdown(f"{dataset}, profile `{profile}`, {n_seeds}. The FCN evaluator classifies TEST with accuracy "
-         + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + ".")
+Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
+         + (" The FCN evaluator classifies TEST with accuracy "
+            + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + "." if len(accuracy) else ""))
 
 
 # %%
-book.missing(stage2, anchors, dataset=dataset, profile=profile, seeds=seeds)
+display(book.missing(stage2, anchors, dataset=dataset, profile=profile, seeds=seeds))
+book.stop_unless(stage2, what="prior runs")
 
 # %%
 quality_tests = report.compare_family(stage2, report.RQ4_METRICS, within="prior")

@@ -36,7 +36,7 @@ data_dir = None
 results_dir = "results"
 
 # %%
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.book import results_path
@@ -46,6 +46,11 @@ from tsvq.experiments import PRIORS, STAGE2_SETTINGS, grid_rows
 ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
+display(book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds))
+ready = (stage2["setting"] == "naive").any() and (stage2["setting"] != "naive").any() if not stage2.empty else False
+book.stop_unless(stage2 if ready else stage2.iloc[0:0], what="prior runs of the naive and an SSL tokenizer")
+
+# %%
 ssl, shared_seeds = report.paired_ssl_setting(stage2, "best_val_loss")
 n_seeds = f"{len(shared_seeds)} seed{'s' if len(shared_seeds) != 1 else ''} ({', '.join(map(str, shared_seeds))})"
 choice = stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean()
@@ -53,9 +58,6 @@ Markdown(f"The SSL tokenizer of the 2 × 2 is **{ssl}**: the lowest mean best VA
          f"{n_seeds}) among the settings sharing the most seeds with the naive tokenizer. Mean best VAL prior "
          "loss per SSL setting: " + ", ".join(f"{name} {book.sig(v)}" for name, v in choice.items()) + " nats.")
 
-
-# %%
-book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds)
 
 # %%
 Markdown(report.finding_rq5(report.rq5_tests(stage2), profile=profile))

@@ -356,6 +356,21 @@ def _relpath(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
+class NoResults(Exception):
+    """Raised by :func:`stop_unless` in a chapter with nothing to show yet; the runner keeps the page up to that
+    cell (the question, the missing runs and the sentence saying so) as a successful page."""
+
+
+def stop_unless(*tables, what: str = "results"):
+    """End the chapter here, as a complete page, when every table is empty: nothing below could be computed."""
+    if all(t is None or t.empty for t in tables):
+        from IPython.display import Markdown, display
+
+        display(Markdown(f"No {what} for this dataset and profile yet: the rest of this chapter appears once the "
+                         "grid has computed them (see the box above)."))
+        raise NoResults(what)
+
+
 def missing(*tables, dataset: str, profile: str, seeds):
     """A warning box naming the runs a page lacks (``.attrs["missing"]`` of :func:`tsvq.experiments.grid_rows`),
     grouped by tokenizer and prior with their seeds, and the command that computes them; nothing when none

@@ -157,6 +157,10 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
             config=Config(KernelManager={"transport_encryption": "auto"}),
         )
     except pm.PapermillExecutionError as e:
+        if e.ename == "NoResults" and _end_at_no_results(out):  # the chapter has nothing to show yet
+            _record_source(out, py, cwd, inputs=page_inputs(name, dataset=params["dataset"], profile=params["profile"],
+                                                            results_dir=params["results_dir"]))
+            return NotebookResult(name, py, out, True, time.perf_counter() - start)
         _record_source(out, py, cwd)
         executed = nbformat.read(out, as_version=4) if out.is_file() else None
         cell = _source_cell(executed, e.cell_index) if executed is not None else None
@@ -170,6 +174,26 @@ def _run_one(py: Path, *, out: Path, params: dict, kernel: str, cwd: Path, per_d
     _record_source(out, py, cwd, inputs=page_inputs(name, dataset=params["dataset"], profile=params["profile"],
                                                     results_dir=params["results_dir"]))
     return NotebookResult(name, py, out, True, time.perf_counter() - start)
+
+
+def _end_at_no_results(out: Path) -> bool:
+    """Make the cell that raised :class:`tsvq.book.NoResults` the page's end: its traceback, papermill's error
+    banners and the cells after it go. False when the notebook holds no such cell."""
+    import nbformat
+
+    if not out.is_file():
+        return False
+    nb = nbformat.read(out, as_version=4)
+    cells = [c for c in nb.cells if "papermill-error-cell-tag" not in c.get("metadata", {}).get("tags", [])]
+    stop = next((i for i, c in enumerate(cells) if any(o.get("output_type") == "error" and o.get("ename") == "NoResults"
+                                                        for o in c.get("outputs", []))), None)
+    if stop is None:
+        return False
+    cells[stop].outputs = [o for o in cells[stop].outputs if o.get("output_type") != "error"]
+    nb.cells = cells[:stop + 1]
+    nb.metadata.setdefault("papermill", {})["exception"] = False
+    nbformat.write(nb, out)
+    return True
 
 
 def _record_source(out: Path, py: Path, root: Path, inputs: dict | None = None) -> None:

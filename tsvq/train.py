@@ -110,7 +110,8 @@ def fit(
 
     device = params[0].device
     wait = train_cfg.patience * epochs if keep_best else 0.0
-    bar = tqdm(range(start, epochs if not stopped else start), desc=desc, disable=not progress, initial=start, total=epochs, leave=False)
+    bar = tqdm(range(start, start if stopped else epochs), desc=desc, disable=not progress, initial=start,
+               total=epochs, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         for m in modules.values():
