@@ -27,10 +27,9 @@ results_dir = "results"
 from IPython.display import Markdown, display
 
 from tsvq import book, plots
-from tsvq.data import load_ucr
 from tsvq.experiments import ALL_PRIORS, STAGE2_SETTINGS, as_setting, gallery_series, grid_rows
 
-ds = load_ucr(dataset, data_dir)
+ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 samples = grid_rows(ds, "samples.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=ALL_PRIORS,
                     results_dir=results_dir)
 samples.attrs["missing"] = []  # a prior without samples shows as an empty row below, not as a missing run

@@ -40,15 +40,11 @@ from IPython.display import Markdown, display
 
 from tsvq import book, experiments, plots, report
 from tsvq.book import results_path
-from tsvq.config import get_config
-from tsvq.data import load_ucr
 from tsvq.experiments import STAGE1_SETTINGS, grid_rows, read_table
 from tsvq.probe import codebook_stats, embed_2d, pooled_features
 from tsvq.train import n_epochs
 
-ds = load_ucr(dataset, data_dir)  # one VAL split for every seed: the seeds vary the models, not the data
-cfg = get_config(profile)
-n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
 tests = report.compare_family(stage1, report.RQ1_METRICS)
 Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
@@ -205,8 +201,9 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 #
 # Two facts of this project's history belong beside it. SSL-weight variants were first measured on
 # TEST, before this validation search existed; those rows are no longer in the tables. And the
-# `cpu` profile's 500 stage-1 epochs were chosen after looking at a TEST side table
-# (`results/ECG5000/cpu/stage1_longer_training.csv`, shown below), not on validation data. The lines
+# `cpu` profile's 500 stage-1 epochs were chosen after looking at TEST probes of one dataset at 50 to 1000
+# epochs (`stage1_longer_training.csv`, shown below on the page of the dataset that has it), not on validation
+# data. The lines
 # below are computed from `selection.csv` alone: for each SSL setting and length of training, which
 # SSL weight has the highest mean cross-validated accuracy, and what the validation numbers say about
 # the number of epochs (with the paired SSL − naive difference at each length, its interval and

@@ -35,12 +35,10 @@ from IPython.display import Markdown, display
 from tsvq import book, plots, report
 from tsvq.augment import AUGMENTATIONS, augment
 from tsvq.book import results_path
-from tsvq.data import load_ucr
 from tsvq.experiments import STAGE1_SETTINGS, grid_rows
 
-ds = load_ucr(dataset, data_dir)  # the VAL split of RQ1: one split for every seed
+ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
-n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, {n_seeds}.")
 
 

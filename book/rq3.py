@@ -50,20 +50,16 @@ from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.book import results_path
-from tsvq.config import get_config
-from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, current_rows, grid_rows, read_table
 from tsvq.train import n_epochs
 
-ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
-cfg = get_config(profile)
+ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
 curves = current_rows(read_table(results_path(results_dir, dataset, profile, "prior_curves.csv")), ds)
 curves = curves[curves["seed"].isin(seeds)]
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
-n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 stop = (f", stopping early once its best VAL epoch lies {cfg.stage2.patience:.0%} of them behind"
         if cfg.stage2.patience else "")
 Markdown(f"{dataset}, profile `{profile}`: every prior trains for at most {n_epochs(cfg.stage2, len(ds.x_train))} "

@@ -54,15 +54,13 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from tsvq import book, experiments, plots, report
-from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, grid_rows
 
-ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
+ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
 anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first() if not stage2.empty else pd.Series()
-n_seeds = f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
          + (" The FCN evaluator classifies TEST with accuracy "
             + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + "." if len(accuracy) else ""))

@@ -40,10 +40,9 @@ from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.book import results_path
-from tsvq.data import load_ucr
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, grid_rows
 
-ds = load_ucr(dataset, data_dir)  # one VAL split for every seed
+ds, cfg, _ = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
 display(book.missing(stage2, dataset=dataset, profile=profile, seeds=seeds))
@@ -52,7 +51,7 @@ book.stop_unless(stage2 if ready else stage2.iloc[0:0], what="prior runs of the 
 
 # %%
 ssl, shared_seeds = report.paired_ssl_setting(stage2, "best_val_loss")
-n_seeds = f"{len(shared_seeds)} seed{'s' if len(shared_seeds) != 1 else ''} ({', '.join(map(str, shared_seeds))})"
+n_seeds = book.seeds_text(shared_seeds)
 choice = stage2[stage2["setting"] != "naive"].groupby("setting", sort=False)["best_val_loss"].mean()
 Markdown(f"The SSL tokenizer of the 2 × 2 is **{ssl}**: the lowest mean best VAL prior loss (both priors, "
          f"{n_seeds}) among the settings sharing the most seeds with the naive tokenizer. Mean best VAL prior "

@@ -356,6 +356,21 @@ def _relpath(target: Path, start: Path) -> str:
     return Path(os.path.relpath(target.resolve(), start.resolve())).as_posix()
 
 
+def seeds_text(seeds) -> str:
+    """"5 seeds (0, 1, 2, 3, 4)": the seeds of a page in words."""
+    seeds = [int(s) for s in seeds]
+    return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
+
+
+def setup(dataset: str, profile: str, seeds, data_dir=None):
+    """The preamble of a dataset's chapter: ``(ds, cfg, n_seeds)``, the data (one VAL split for every seed: the
+    seeds vary the models, not the data), the profile's configuration and :func:`seeds_text`."""
+    from .config import get_config
+    from .data import load_ucr
+
+    return load_ucr(dataset, data_dir), get_config(profile), seeds_text(seeds)
+
+
 class NoResults(Exception):
     """Raised by :func:`stop_unless` in a chapter with nothing to show yet; the runner keeps the page up to that
     cell (the question, the missing runs and the sentence saying so) as a successful page."""
