@@ -13,8 +13,8 @@
 # grid keeps the first three class-conditional samples of each class it drew for CAS (`samples.csv`).
 # This page draws them beside real TEST series of the same class: one column per class, one row per
 # tokenizer, one figure per prior, every panel on the same y-scale, so that shape, amplitude and
-# noise compare at a glance. Seed 0 (or the lowest seed that ran) stands for each run; naive is grey, each SSL
-# setting has its colour from the rest of the book.
+# noise compare at a glance. The lowest seed with samples stands for each tokenizer × prior; naive is grey,
+# each SSL setting has its colour from the rest of the book.
 
 # %% tags=["parameters"]
 dataset = "GunPoint"
@@ -34,10 +34,13 @@ samples = grid_rows(ds, "samples.csv", profile=profile, seeds=seeds, settings=ST
                     results_dir=results_dir)
 samples.attrs["missing"] = []  # a prior without samples shows as an empty row below, not as a missing run
 order = [as_setting(s).name for s in STAGE2_SETTINGS]
-shown = samples[samples["seed"] == samples["seed"].min()] if not samples.empty else samples
+# each tokenizer × prior shows its lowest seed with samples
+shown = samples[samples["seed"] == samples.groupby(["setting", "prior"])["seed"].transform("min")] \
+    if not samples.empty else samples
 if not shown.empty:
-    display(Markdown(f"{dataset}, profile `{profile}`: samples of seed {int(shown['seed'].iloc[0])}, "
-                     f"{shown.groupby(['setting', 'prior']).ngroups} tokenizer × prior runs."))
+    display(Markdown(f"{dataset}, profile `{profile}`: samples of {shown.groupby(['setting', 'prior']).ngroups} "
+                     "tokenizer × prior runs, each of its lowest seed with samples (seeds "
+                     f"{', '.join(map(str, sorted(set(shown['seed']))))})."))
 book.stop_unless(shown, what="samples (stage-2 runs keep a few per class)")
 
 # %%
@@ -53,8 +56,8 @@ for prior in [p for p in ALL_PRIORS if not shown.empty and (shown["prior"] == p)
         plots.plot_gallery(ds.x_test[real_idx], ds.y_test[real_idx], rows, n=n_real), f"gallery-{prior}",
         f"{dataset}, profile {profile}, {prior} prior: the first {n_real} real TEST series of each class (top row, "
         f"dark grey) and {n_real} class-conditional samples of the prior of each tokenizer (one row per tokenizer, "
-        f"seed {int(part['seed'].iloc[0])}; naive grey, SSL settings in their colours); every panel on one y-scale "
-        "(z-scaled values).", dataset=dataset,
+        f"seed{'s' if part['seed'].nunique() > 1 else ''} {', '.join(map(str, sorted(set(part['seed']))))}; naive "
+        "grey, SSL settings in their colours); every panel on one y-scale (z-scaled values).", dataset=dataset,
         intro=f"{{ref}} shows the samples of the {prior} prior."))
 
 # %%

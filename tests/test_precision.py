@@ -39,7 +39,7 @@ def test_precision_and_patience_change_the_keys(gunpoint):
     assert prior_key(gunpoint, base, 0) != prior_key(gunpoint, get_config("smoke", stage2={"precision": "bf16"}), 0)
     assert eval_hash(base.eval) != eval_hash(get_config("smoke", eval={"fcn_precision": "bf16"}).eval)
     cpu = get_config("cpu")
-    assert (cpu.stage1.precision, cpu.stage2.precision, cpu.eval.fcn_precision) == ("fp32", "bf16", "bf16")
+    assert (cpu.stage1.precision, cpu.stage2.precision, cpu.eval.fcn_precision, cpu.stage2.patience) == ("fp32",) * 3 + (0.0,)
     with pytest.raises(ValueError, match="precision"):
         get_config("smoke", stage1={"precision": "fp16"})
     with pytest.raises(ValueError, match="patience"):

@@ -448,6 +448,37 @@ def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = 
     return {"reference_quality.csv": rows}
 
 
+def gallery_backfill(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETTINGS, priors=ALL_PRIORS,
+                     results_dir="results") -> list[str]:
+    """Write ``samples.csv`` rows for the stage-2 runs that have current rows but no samples (runs evaluated before
+    the grid kept any), from their cached priors: the class-conditional samples are drawn exactly as the
+    evaluation drew them for CAS (same labels, same seed). Never trains: a run whose prior is not in the cache is
+    skipped. Returns the names of the runs written."""
+    from .train import prior_key, train_prior
+    from .utils import cache_dir
+
+    done = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=settings, priors=priors,
+                     results_dir=results_dir)
+    have = grid_rows(ds, "samples.csv", profile=profile, seeds=seeds, settings=settings, priors=priors,
+                     results_dir=results_dir)
+    kept = set(map(tuple, have[["seed", "setting", "prior"]].itertuples(index=False))) if not have.empty else set()
+    written = []
+    for r in done[["seed", "setting", "prior"]].itertuples(index=False):
+        if tuple(r) in kept:
+            continue
+        run = RunId(ds.meta.name, int(r.seed), Setting.parse(r.setting), r.prior, profile)
+        cfg = run.config()
+        if not (cache_dir("prior", *prior_key(ds, cfg, run.seed)) / "prior.pt").exists():
+            continue
+        prior = train_prior(ds, cfg, seed=run.seed, progress=False)  # loads the cached prior
+        y = cas_labels(ds, cfg)
+        x = prior.sample(len(y), labels=y, seed=run.seed + 1)["x"]
+        h = _hashes(run, ds)
+        write_unit(run, results_dir, {"samples.csv": [{**run.keys(), **g, **h} for g in gallery_rows(x, y)]})
+        written.append(str(run))
+    return written
+
+
 def grid_rows(ds: UCRDataset, table: str, *, profile: str, seeds, settings=STAGE1_SETTINGS, priors=(None,),
               results_dir="results") -> pd.DataFrame:
     """What a chapter reads: the current rows (:func:`current_rows`) of ``table`` for the runs of a grid, never

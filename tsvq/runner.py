@@ -301,12 +301,15 @@ def _run_grid(dataset: str, *, profile: str, seeds, data_dir, root: Path, result
 
     base = Path(str(results_dir)).expanduser()
     base = base if base.is_absolute() else root / base
+    from .data import load_ucr
+    from .experiments import gallery_backfill
+
     units = plan([dataset], seeds, profile=profile, results_dir=str(base), data_dir=data_dir,
                  threads=torch.get_num_threads())
-    if not units:
-        return
-    print(f"{dataset} ({profile}): {len(units)} runs of the grid to compute before the chapters", flush=True)
-    failed = [r for r in execute(units, executor="debug", log_dir=base / "grid-logs") if not r["ok"]]
-    for r in failed:
-        print(f"grid run {r['unit']} failed: {r['error']} (log: {r['log']}); its chapters show it as missing",
-              file=sys.stderr)
+    if units:
+        print(f"{dataset} ({profile}): {len(units)} runs of the grid to compute before the chapters", flush=True)
+        failed = [r for r in execute(units, executor="debug", log_dir=base / "grid-logs") if not r["ok"]]
+        for r in failed:
+            print(f"grid run {r['unit']} failed: {r['error']} (log: {r['log']}); its chapters show it as missing",
+                  file=sys.stderr)
+    gallery_backfill(load_ucr(dataset, data_dir), profile=profile, seeds=seeds, results_dir=str(base))
