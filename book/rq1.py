@@ -111,15 +111,19 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 # `rq1.csv`). The SSL setting with the highest mean VAL KNN accuracy is the one the figures show.
 
 # %%
-val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val")
+val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
+book.stop_unless(val, what="tokenizers in this machine's model cache (the VAL probes and the figures below need "
+                            "the models; `tsvq run` trains them)")
 val.to_csv(results_path(results_dir, dataset, profile, "rq1.csv"), index=False)
 ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
-display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL KNN accuracy); the figures use "
-                 f"the models of seed {seeds[0]}."))
+probed = sorted(set(val["seed"]))
+display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL KNN accuracy over seed"
+                 f"{'s' if len(probed) != 1 else ''} {', '.join(map(str, probed))}, the tokenizers in the model "
+                 f"cache); the figures use the models of seed {probed[0]}."))
 book.table(report.summarize(val, ["val_svm_accuracy", "val_knn_accuracy"], cells_only=True))
 
 # %%
-models = {name: experiments.tokenizer_for(ds, profile=profile, setting=name, seed=seeds[0]) for name in ("naive", ssl)}
+models = {name: experiments.tokenizer_for(ds, profile=profile, setting=name, seed=probed[0]) for name in ("naive", ssl)}
 per_class = max(1, 6 // ds.meta.n_classes)
 pick = np.concatenate([np.flatnonzero(ds.y_test == c)[:per_class] for c in range(ds.meta.n_classes)])[:6]
 
@@ -137,7 +141,7 @@ book.figure(plots.plot_reconstructions_compared(x, {name: experiments.reconstruc
                                                 ds.y_test[pick], class_names=ds.meta.class_names),
             "reconstructions",
             f"{dataset}: {len(pick)} TEST series (the first {per_class} of each class; black) and their reconstructions by "
-            f"the naive and the {ssl} tokenizer (dashed), models of seed {seeds[0]}; z-scaled values against "
+            f"the naive and the {ssl} tokenizer (dashed), models of seed {probed[0]}; z-scaled values against "
             "time step.", dataset=dataset)
 
 # %% [markdown]
@@ -151,7 +155,7 @@ book.figure(plots.plot_reconstructions_compared(x, {name: experiments.reconstruc
 book.figure(plots.plot_codebook_usage({name: codebook_stats(m, ds.x_test)["all"]["counts"]
                                        for name, m in models.items()}), "codebook",
             f"{dataset}: share of the tokens of all {ds.meta.n_test} TEST series that each code takes, codes "
-            f"sorted by use, for the naive and the {ssl} tokenizer of seed {seeds[0]}.", dataset=dataset)
+            f"sorted by use, for the naive and the {ssl} tokenizer of seed {probed[0]}.", dataset=dataset)
 
 # %% [markdown]
 # ## Maps of the pooled latents
@@ -167,13 +171,13 @@ features = {name: pooled_features(m, ds.x_test[sub]) for name, m in models.items
 book.figure(plots.plot_latent_maps({name: embed_2d(f, method="pca", seed=seeds[0]) for name, f in features.items()},
                                    ds.y_test[sub], class_names=ds.meta.class_names), "pca",
             f"{dataset}: the pooled quantised latents of {len(sub)} TEST series projected on their first two "
-            f"principal components, per tokenizer (seed {seeds[0]}), coloured by class.", dataset=dataset)
+            f"principal components, per tokenizer (seed {probed[0]}), coloured by class.", dataset=dataset)
 
 # %%
 book.figure(plots.plot_latent_maps({name: embed_2d(f, method="tsne", seed=seeds[0]) for name, f in features.items()},
                                    ds.y_test[sub], class_names=ds.meta.class_names), "tsne",
             f"{dataset}: t-SNE map of the pooled quantised latents of {len(sub)} TEST series, per tokenizer (seed "
-            f"{seeds[0]}), coloured by class; distances between groups are not meaningful, neighbourhoods are.",
+            f"{probed[0]}), coloured by class; distances between groups are not meaningful, neighbourhoods are.",
             dataset=dataset)
 
 # %% [markdown]

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 from IPython.display import Markdown, display
 
-from tsvq import book, experiments, plots, report
+from tsvq import book, plots, report
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, grid_rows
 
 ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
@@ -179,34 +179,8 @@ book.table(report.summarize(per_aug, bars, by=("prior", "aug"), cells_only=True)
 # %% [markdown]
 # ## Real and synthetic series
 #
-# Class-conditional samples (right) next to real TRAIN series of the same class (left), from the
-# embedding prior (the pairing of NC-VQVAE) with the naive tokenizer and with one SSL tokenizer. The
-# SSL tokenizer is the one whose embedding prior reached the lowest VAL loss (mean over seeds): a
-# choice made on validation data, not on the metrics above. Samples come from the models of the
-# first seed, in z-scaled units: {numref}`fig-samples-naive` and {numref}`fig-samples-ssl`.
-
-# %%
-ssl = report.best_setting(stage2[stage2["prior"] == "embedding"], "best_val_loss")
-labels = np.repeat(np.arange(ds.meta.n_classes), 5)
-samples = {name: experiments.prior_for(ds, profile=profile, setting=name, prior="embedding", seed=seeds[0])
-           .sample(len(labels), labels=labels, seed=seeds[0])["x"] for name in ("naive", ssl)}
-Markdown(f"The SSL tokenizer shown is **{ssl}** (lowest mean VAL loss of the embedding prior).")
-
-# %%
-book.figure(plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples["naive"], labels,
-                                         class_names=ds.meta.class_names, color=plots.setting_color("naive")),
-            "samples-naive",
-            f"{dataset}: up to 5 real TRAIN series per class (left) and 5 class-conditional samples of the "
-            f"embedding prior on the naive tokenizer (right), models of seed {seeds[0]}; each row on one y-scale.",
-            dataset=dataset)
-
-# %%
-book.figure(plots.plot_real_vs_synthetic(ds.x_train, ds.y_train, samples[ssl], labels,
-                                         class_names=ds.meta.class_names, color=plots.setting_color(ssl)),
-            "samples-ssl",
-            f"{dataset}: up to 5 real TRAIN series per class (left) and 5 class-conditional samples of the "
-            f"embedding prior on the {ssl} tokenizer (right), models of seed {seeds[0]}; each row on one y-scale.",
-            dataset=dataset)
+# The *Gallery* chapter of this dataset draws class-conditional samples of every tokenizer under every prior
+# beside real TEST series of the same class, on shared axes.
 
 # %% [markdown]
 # ## Reading the result

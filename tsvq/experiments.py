@@ -404,19 +404,37 @@ def prior_for(ds: UCRDataset, *, profile: str, setting, prior: str, seed: int, d
     return train_prior(ds, as_setting(setting).config(profile, prior), seed=seed, device=device, progress=progress)
 
 
-def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "val") -> pd.DataFrame:
-    """SVM / KNN probe accuracy of every (cached) tokenizer of the grid on ``split`` (fit on TRAIN); with
-    ``split="val"`` a selection criterion that never looks at TEST."""
+def is_cached(ds: UCRDataset, *, profile: str, setting, seed: int, prior: str | None = None) -> bool:
+    """Whether the tokenizer (or, with ``prior``, the prior) of a grid run is in the model cache."""
+    from .train import prior_key, tokenizer_key
+    from .utils import cache_dir
+
+    cfg = as_setting(setting).config(profile, prior)
+    if prior is None:
+        return (cache_dir("tokenizer", *tokenizer_key(ds, cfg, seed)) / "tokenizer.pt").exists()
+    return (cache_dir("prior", *prior_key(ds, cfg, seed)) / "prior.pt").exists()
+
+
+def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "val",
+               cached_only: bool = False) -> pd.DataFrame:
+    """SVM / KNN probe accuracy of every tokenizer of the grid on ``split`` (fit on TRAIN); with
+    ``split="val"`` a selection criterion that never looks at TEST. ``cached_only``: probe only the tokenizers in
+    the model cache (a reader never trains); the runs left out are listed in ``.attrs["missing"]``."""
     from .probe import probe
 
-    rows = []
+    rows, missing = [], []
     for seed in seeds:
         for s in settings:
             name = as_setting(s).name
+            if cached_only and not is_cached(ds, profile=profile, setting=name, seed=seed):
+                missing.append(f"{ds.meta.name}/{profile}/seed{seed}/{name}")
+                continue
             model = tokenizer_for(ds, profile=profile, setting=name, seed=seed)
             rows.append({"dataset": ds.meta.name, "profile": profile, "seed": seed, "setting": name,
                          **{f"{split}_{k}": v for k, v in probe(model, ds, split=split).items()}})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out.attrs["missing"] = missing
+    return out
 
 
 def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
