@@ -183,7 +183,9 @@ EXECUTED_AS = "TSVQ_EXECUTED_AS"  # set by the runner: the path of the executed 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[+-]?\d+)?")
 _CELL = re.compile(r"^(?P<mean>\S+)(?: ± (?P<std>\S+))? \(n=(?P<n>\d+)\)$")
 HEADERS = {"baseline_mean": "baseline mean", "p_value": "p", "p_holm": "Holm p", "n": "n (seeds)",
-           "95 % CI": "95 % CI of the difference"}
+           "95 % CI": "95 % CI of the difference", "gain_difference": "gain − naive", "gain_ci": "95 % CI",
+           "gain_p_holm": "Holm p", "gain_verdict": "verdict (gain)", "loss_difference": "loss − naive",
+           "loss_verdict": "verdict (loss)"}
 TABLE_CSS = (
     "<style>.tsvq-table{max-width:100%;overflow-x:auto}"
     ".tsvq-table table{border-collapse:collapse;font-size:0.78rem;line-height:1.25;margin:0.2rem 0 0.8rem 0}"

@@ -434,11 +434,12 @@ def entropy_table(stage2: pd.DataFrame, speed: pd.DataFrame | None = None, *, fa
     idx = keys + ["prior", "setting"]
     gain = tests[tests["metric"] == "context_gain"].set_index(idx)
     loss = tests[tests["metric"] == "best_val_loss"].set_index(idx)
-    out = table.join(gain[["difference", "ci_low", "ci_high", "p_value", "p_holm", "verdict"]]
-                     .add_prefix("gain_"), how="left")
+    gain = gain.assign(ci=[f"{lo:.3g} to {hi:.3g}" if np.isfinite(lo) else "" for lo, hi in
+                           zip(gain["ci_low"], gain["ci_high"])])
+    out = table.join(gain[["difference", "ci", "p_holm", "verdict"]].add_prefix("gain_"), how="left")
     if runs["token_entropy"].isna().all():
         out.loc[out["gain_verdict"].notna(), "gain_verdict"] = "n/a: token_entropy missing"
-    return out.join(loss[["difference", "p_holm", "verdict"]].add_prefix("loss_"), how="left")
+    return out.join(loss[["difference", "verdict"]].add_prefix("loss_"), how="left")
 
 
 def rq5_tests(stage2: pd.DataFrame, metrics=RQ5_METRICS, *, family=FAMILY,
