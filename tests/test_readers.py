@@ -92,3 +92,20 @@ def test_pages_are_stale_when_their_results_or_config_change(tmp_path, monkeypat
     nb["metadata"].pop("tsvq")
     page.write_text(json.dumps(nb))
     assert "no record" in book.stale_pages(root)[0]
+
+
+def test_hashes_that_look_like_numbers_survive_the_tables(tmp_path):
+    from tsvq.results import load_table, merge_parts, read_table, write_part
+
+    path = tmp_path / "stage2.csv"
+    rows = [{"dataset": "D", "profile": "cpu", "seed": s, "setting": "naive", "prior": "token", "config_hash": h,
+             "eval_hash": "0123456789abcdef", "git_commit": "1234567"} for s, h in ((0, "68339434877191e5"),
+                                                                                   (1, "0000000000000012"))]
+    keys = ["dataset", "profile", "seed", "setting", "prior"]
+    write_part(path, "a", rows[:1])
+    merge_parts(path, keys)
+    write_part(path, "b", rows[1:])
+    merge_parts(path, keys)  # the second merge reads the first one's table back
+    for df in (read_table(path), load_table(path, keys)):
+        assert df["config_hash"].tolist() == ["68339434877191e5", "0000000000000012"]
+        assert df["eval_hash"].tolist() == ["0123456789abcdef"] * 2 and df["git_commit"].tolist() == ["1234567"] * 2

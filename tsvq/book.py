@@ -432,7 +432,7 @@ def reproduce(chapter_name: str, *, dataset: str, profile: str, seeds, results_d
     import torch
     from IPython.display import Markdown
 
-    from .results import git_commit
+    from .results import git_commit, read_table
     from .utils import default_device
 
     ch = chapter(chapter_name)
@@ -459,8 +459,8 @@ def reproduce(chapter_name: str, *, dataset: str, profile: str, seeds, results_d
         lines.append("- result files read, with the `config_hash` of the rows used:")
         for p in paths:
             try:
-                df = pd.read_csv(p)
-            except (OSError, ValueError, pd.errors.EmptyDataError):
+                df = read_table(p)
+            except (OSError, ValueError, RuntimeError, pd.errors.EmptyDataError):
                 df = pd.DataFrame()
             if "seed" in df.columns:
                 df = df[df["seed"].isin(seeds)] if not all_datasets else df

@@ -33,13 +33,17 @@ def results_path(results_dir, dataset: str, profile: str, name: str) -> Path:
     return path
 
 
+TEXT_COLUMNS = ("config_hash", "eval_hash", "git_commit")  # hex strings that may look like numbers
+
+
 def read_table(path) -> pd.DataFrame:
     """One CSV table (empty when the file is missing or empty); a corrupt file is named in one line."""
     path = Path(path)
     if not path.exists() or path.stat().st_size == 0:
         return pd.DataFrame()
     try:
-        return pd.read_csv(path)
+        # Hashes and commits are hex strings: read as numbers, "68339434877191e5" would become 6.83e+18.
+        return pd.read_csv(path, dtype={c: str for c in TEXT_COLUMNS})
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         msg = str(e).strip().splitlines()[-1] if str(e).strip() else type(e).__name__
         raise ResultsError(f"result table {path} cannot be read ({msg}); repair it or move it aside") from None
