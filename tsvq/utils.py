@@ -79,10 +79,17 @@ def atomic_save(obj, path) -> Path:
 
 
 def atomic_write_text(path, text: str) -> Path:
-    """Write a text file through a unique temporary name and an atomic rename."""
+    """Write a text file through a unique temporary name and an atomic rename. The folder is made as needed,
+    again if another process removes it in between (a merge of result parts tidies up empty folders)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path)
+    for attempt in range(10):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp = _temp_beside(path)
+            break
+        except FileNotFoundError:
+            if attempt == 9:
+                raise
     try:
         tmp.write_text(text)
         os.replace(tmp, path)
