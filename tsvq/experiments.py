@@ -350,8 +350,27 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
            **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
            "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "epochs_run": len(prior.history),
            "train_seconds": train_seconds(prior.history), **prov}
-    curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]} for e, v in val]
+    curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]}
+              for e, v in thin_curve(val)]
     return {"stage2.csv": [row], "prior_curves.csv": curves, **({"samples.csv": gallery} if gallery else {})}
+
+
+CURVE_POINTS = 300  # at most this many (plus the first, best and last) VAL points per prior in prior_curves.csv
+
+
+def thin_curve(val: list[tuple[int, float]], max_points: int = CURVE_POINTS) -> list[tuple[int, float]]:
+    """Every k-th (epoch, VAL loss) point, k the smallest stride that keeps at most ``max_points``, plus
+    the first, the best and the last: a 3000-epoch GunPoint prior keeps every 10th epoch.
+
+    The best epoch and its loss stay exact (``stage2.csv`` records them too); a speed read off the
+    thinned curve (:func:`tsvq.report.convergence`) is exact to within one stride.
+    """
+    if len(val) <= max_points:
+        return list(val)
+    stride = -(-len(val) // max_points)
+    best = min(range(len(val)), key=lambda i: val[i][1])
+    keep = {0, best, len(val) - 1} | set(range(stride - 1, len(val), stride))
+    return [val[i] for i in sorted(keep)]
 
 
 def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
