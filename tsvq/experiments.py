@@ -40,7 +40,12 @@ KEYS = {
     "prior_curves.csv": ["dataset", "profile", "seed", "setting", "prior", "epoch"],
     "samples.csv": ["dataset", "profile", "seed", "setting", "prior", "label", "sample"],
     "reference_quality.csv": ["dataset", "profile", "seed", "reference"],
+    "peer.csv": ["dataset", "profile", "seed", "peer"],
 }
+
+# Another implementation trained at a profile's step budget and scored by tsvq's evaluator
+# (benchmarks/timevqvae_peer.py writes its rows to peer.csv).
+PEER = "TimeVQVAE 1.0.1"
 
 
 def table_keys(table: str) -> list[str]:
@@ -97,12 +102,43 @@ def is_done(run: RunId, ds: UCRDataset, results_dir, table: str) -> bool:
     return _has_row(load_table(path, table_keys(table)), run.keys(), _hashes(run, ds))
 
 
+def peer_budget(ds: UCRDataset, cfg) -> dict:
+    """The training steps tsvq's naive tokenizer and token prior get at ``cfg`` on ``ds`` (stage 1, stage 2),
+    which a peer implementation gets too, with the stage-2 batch size."""
+    from .train import n_epochs
+
+    def steps(train_cfg) -> int:
+        return n_epochs(train_cfg, ds.meta.n_train) * max(1, -(-ds.meta.n_train // train_cfg.batch_size))
+
+    return {"stage1_steps": steps(cfg.stage1), "stage2_steps": steps(cfg.stage2),
+            "batch_size": min(cfg.stage2.batch_size, ds.meta.n_train)}
+
+
+def peer_hashes(ds: UCRDataset, cfg) -> dict:
+    """``config_hash`` (the peer, its budget, the data) and ``eval_hash`` of a current ``peer.csv`` row."""
+    return {"config_hash": config_hash({"peer": PEER, **peer_budget(ds, cfg), "fingerprint": ds.meta.fingerprint}),
+            "eval_hash": eval_hash(cfg.eval)}
+
+
+def write_peer_row(results_dir, row: dict) -> None:
+    """One (dataset, seed) of a peer, written as a part and merged into ``peer.csv``."""
+    path = results_path(results_dir, row["dataset"], row["profile"], "peer.csv")
+    write_part(path, f"{row['dataset']}__{row['profile']}__seed{row['seed']}__peer", [row])
+    merge_parts(path, KEYS["peer.csv"])
+
+
 def current_rows(df: pd.DataFrame, ds: UCRDataset) -> pd.DataFrame:
     """The rows of ``df`` (one dataset) whose ``config_hash`` (and ``eval_hash``, where the table has it)
     match what the current code and profile would produce: rows of an outdated config, or without a hash,
     are left out."""
     if df.empty or "config_hash" not in df.columns:
         return df.iloc[0:0]
+    if "peer" in df.columns:  # peer.csv: the budget and evaluation of each row's profile
+        from .config import get_config
+
+        want_peer = {p: peer_hashes(ds, get_config(p)) for p in df["profile"].drop_duplicates()}
+        keep = [all(str(r[k]) == v for k, v in want_peer[r["profile"]].items()) for _, r in df.iterrows()]
+        return df[np.array(keep, dtype=bool)].reset_index(drop=True)
     anchors = "reference" in df.columns  # reference_quality.csv names its tokenizer
     wanted: dict[tuple, dict | None] = {}
 
