@@ -214,6 +214,29 @@ def stage1_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
     return {"stage1.csv": [row]}
 
 
+VAL_BEST = "val-best"
+SELECTION_METRIC = "cv_knn_accuracy"  # what chooses the SSL setting that goes to stage 2
+
+
+def val_best_setting(ds: UCRDataset, *, profile: str, seeds, results_dir="results",
+                     metric: str = SELECTION_METRIC) -> Setting:
+    """The SSL setting of the stage-1 grid with the highest mean ``metric`` (cross-validated on TRAIN ∪ VAL,
+    never TEST) over ``seeds``, from the current rows of ``selection.csv``; every SSL setting needs a row for
+    every seed."""
+    path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
+    sel = current_rows(load_table(path, table_keys("selection.csv")), ds)
+    names = [Setting(*s).name for s in STAGE1_SETTINGS if s[0] != "none"]
+    sel = sel[sel["setting"].isin(names) & sel["seed"].isin(list(seeds))] if not sel.empty else sel
+    have = set(zip(sel["setting"], sel["seed"])) if not sel.empty else set()
+    missing = [f"{n} seed {s}" for n in names for s in seeds if (n, s) not in have]
+    if missing:
+        raise ValueError(f"{ds.meta.name} ({profile}): no selection row for {', '.join(missing[:6])}"
+                         + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+                         + ": run the stage-1 grid (tsvq grid --stages 1) first")
+    means = sel.groupby("setting")[metric].mean()
+    return Setting.parse(str(means.idxmax()))
+
+
 def selection_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True, folds: int = 5):
     """Scores of a stage-1 setting on data other than TEST: cross-validated probes on TRAIN ∪ VAL and VAL
     reconstruction error (``selection.csv``); a setting is chosen here, then measured on TEST."""
