@@ -42,6 +42,7 @@ pd.set_option("display.max_rows", None)  # a summary shows every row, not the fi
 stage1 = report.with_recon_loss(collect_current(results_dir, "stage1.csv", data_dir))  # current config only
 stage2 = collect_current(results_dir, "stage2.csv", data_dir)
 anchors = collect_current(results_dir, "reference_quality.csv", data_dir)
+peer = collect_current(results_dir, "peer.csv", data_dir)
 thesis = report.thesis_table()
 
 # %% [markdown]
@@ -170,10 +171,29 @@ for table, metrics, within in [(stage1, report.RQ1_METRICS, ()), (stage2, report
                                drop_constant=()))
 
 # %% [markdown]
+# ## Beside TimeVQVAE
+#
+# The official implementation, TimeVQVAE 1.0.1 at its README configuration, trained with the step
+# budget of tsvq's naive tokenizer and token prior at the same profile (`benchmarks/timevqvae_peer.py`),
+# its unconditional samples scored by the same evaluator of each seed against real TEST at equal size.
+# The test is tsvq minus TimeVQVAE, paired on the seed, with Holm over the metrics of one dataset.
+
+# %%
+peer_cells, peer_table = report.peer_tests(stage2, peer)
+if peer_cells.empty:
+    display(Markdown("No dataset has TimeVQVAE peer runs beside tsvq's naive token-prior runs yet "
+                     "(`benchmarks/timevqvae_peer.py` writes them)."))
+else:
+    display(book.table(peer_cells, drop_constant=()))
+    display(Markdown(report.markdown_list(report.describe_versus(
+        peer_table, higher_is_better=report.PEER_METRICS, by="model", baseline=peer["peer"].iloc[0]))))
+    display(book.table(report.tests_table(peer_table), drop_constant=()))
+
+# %% [markdown]
 # ## Beside the thesis
 #
-# For every dataset that both tsvq and the thesis report: tsvq's mean ± std next to the thesis', and
-# the difference of the means. Stage-1 metrics first (probe accuracies, perplexity and `recon_loss`,
+# For every dataset that both tsvq and the thesis report: tsvq's mean ± std next to the thesis', the
+# difference of the means, and whether tsvq's mean lies within one thesis std of the thesis' mean. Stage-1 metrics first (probe accuracies, perplexity and `recon_loss`,
 # the TEST time + STFT error), then the stage-2 metrics, where each setting is taken under the prior
 # the thesis paired it with (token prior for naive, embedding prior for SSL).
 
@@ -184,7 +204,7 @@ display(Markdown("Datasets in both tsvq's results and the thesis: " + (", ".join
 first = report.compare_all_with_thesis(stage1, ["svm_accuracy", "knn_accuracy", "perplexity", "recon_loss"],
                                        thesis=thesis)
 if not first.empty:
-    display(book.table(first[["tsvq", "thesis", "difference"]], drop_constant=()))
+    display(book.table(first[["tsvq", "thesis", "difference", "within_thesis_std"]], drop_constant=()))
 
 # %% [markdown]
 # The same stage-1 comparison as a figure: one point per dataset and setting (naive in grey), tsvq
@@ -203,7 +223,22 @@ second = report.compare_all_with_thesis(stage2, ["fid", "is_mean", "cas"], thesi
 if second.empty:
     display(Markdown("No stage-2 results for a dataset the thesis reports."))
 else:
-    display(book.table(second[["tsvq", "thesis", "difference"]], drop_constant=()))
+    display(book.table(second[["tsvq", "thesis", "difference", "within_thesis_std"]], drop_constant=()))
+
+# %% [markdown]
+# How many of the thesis' numbers tsvq reproduces, counting a number as reproduced when tsvq's mean lies
+# within one thesis std of the thesis' mean (with four thesis runs that std is itself uncertain), and how
+# many of tsvq's means lie above the thesis'.
+
+# %%
+agreement = report.thesis_agreement(first, second)
+if agreement.empty:
+    display(Markdown("No number both tsvq and the thesis report yet."))
+else:
+    for p, part in agreement[agreement["metric"] == "all"].set_index("profile").iterrows():
+        display(Markdown(f"Profile `{p}`: **{part['within_thesis_std']} of {part['compared']}** thesis numbers "
+                         "reproduced within the thesis' std."))
+    display(book.table(agreement.set_index(["profile", "metric"]), drop_constant=()))
 
 # %%
 book.reproduce("summary", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,

@@ -160,8 +160,13 @@ def test_jupytext_pairs_sources_outside_the_book_and_leaves_executed_copies_alon
     assert config.default_formats(executed) is None  # never paired: opening it cannot create a .py
 
 
-def _executed(path: Path, *, failed: bool = False, profile: str = "cpu") -> None:
+def _executed(path: Path, *, failed: bool = False, profile: str = "cpu", finding: str | None = None) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title")])
+    if finding:
+        cell = nbformat.v4.new_code_cell("Markdown(finding)")
+        cell.outputs = [nbformat.v4.new_output("display_data", data={"text/markdown": "Intro text, no box"}),
+                        nbformat.v4.new_output("execute_result", data={"text/markdown": finding}, execution_count=1)]
+        nb.cells.append(cell)
     nb.metadata["papermill"] = {"exception": failed, "parameters": {**PARAMETERS, "profile": profile},
                                 "end_time": "2024-05-01T10:00:00"}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -176,7 +181,8 @@ def test_toc_lists_exactly_the_successfully_executed_chapters(tmp_path):
     _executed(ex / "method.ipynb")
     _executed(ex / "GunPoint" / "datasets.ipynb", profile="smoke")
     _executed(ex / "ECG5000" / "datasets.ipynb")
-    _executed(ex / "GunPoint" / "rq1.ipynb")
+    box = "```{admonition} Finding\n:class: tip\n- KNN accuracy: **no evidence**\n```"
+    _executed(ex / "GunPoint" / "rq1.ipynb", finding=box)
     _executed(ex / "ECG5000" / "rq1.ipynb", failed=True)  # left out: its traceback is not a chapter
     _executed(ex / "GunPoint" / "unknown.ipynb")  # not a chapter of the book
 
@@ -193,7 +199,10 @@ def test_toc_lists_exactly_the_successfully_executed_chapters(tmp_path):
     landing = (ex / "datasets.md").read_text()
     assert landing.startswith("# Datasets")
     assert "{doc}`GunPoint <GunPoint/datasets>` | smoke | 0 | 2024-05-01 10:00" in landing
-    assert "ECG5000" not in (ex / "rq1.md").read_text()
+    rq1 = (ex / "rq1.md").read_text()
+    assert "ECG5000" not in rq1
+    assert "## GunPoint" in rq1 and box in rq1  # each dataset's finding, as its page shows it
+    assert "## " not in landing  # a page without a finding box adds no section
 
 
 def test_toc_of_a_fresh_checkout_is_the_root_page_alone(tmp_path):

@@ -114,10 +114,12 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
     res = tmp_path / "results"
     units = plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
                  results_dir=res)
-    assert len(units) == 2 * 2 * (2 + 2 + 1)
+    assert len(units) == 2 * 2 * (2 + 2 + 2 + 1)  # per dataset and seed: stage 1, selection, stage 2, anchors
     out = execute(units, executor="debug", log_dir=tmp_path / "logs")
     assert all(r["ok"] for r in out), [r for r in out if not r["ok"]]
     for name in ("GunPoint", "ItalyPowerDemand"):
+        sel = read_table(res / name / "smoke" / "selection.csv")
+        assert len(sel) == 4 and {"cv_knn_accuracy", "val_time_mse"} <= set(sel.columns)
         s1 = read_table(res / name / "smoke" / "stage1.csv")
         s2 = read_table(res / name / "smoke" / "stage2.csv")
         assert len(s1) == 4 and len(s2) == 4 and not (res / name / "smoke" / "parts").exists()
@@ -138,7 +140,7 @@ def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, m
     units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=tmp_path / "r")
     bad = units[0].__class__(RunId("NoSuchDataset", 0), "stage1", str(tmp_path / "r"))
     out = execute([bad, *units], executor="debug", log_dir=tmp_path / "logs")
-    assert [r["ok"] for r in out] == [False, True]
+    assert [r["ok"] for r in out] == [False, True, True]  # the tokenizer and its selection unit
     assert "NoSuchDataset" in open(out[0]["log"]).read()
 
 
@@ -149,6 +151,27 @@ def test_local_workers_write_one_table_without_losing_rows(tmp_path, monkeypatch
     assert all(r["ok"] for r in out), out
     df = read_table(tmp_path / "r" / "GunPoint" / "smoke" / "stage1.csv")
     assert len(df) == 4 and not df.duplicated(["seed", "setting"]).any()
+    assert len(read_table(tmp_path / "r" / "GunPoint" / "smoke" / "selection.csv")) == 4
+
+
+def test_val_best_resolves_to_the_ssl_setting_highest_on_train_and_val(tmp_path, gunpoint):
+    from tsvq.experiments import STAGE1_SETTINGS, VAL_BEST, write_unit
+    from tsvq.grid import GridError
+
+    res = tmp_path / "r"
+    with pytest.raises(GridError, match="selection row"):
+        plan(["GunPoint"], [0, 1], profile="smoke", stages=(2,), settings=["naive", VAL_BEST], results_dir=res)
+    cv = {"barlowtwins-gauss": 0.9, "vibcreg-slice": 0.8}
+    for seed in (0, 1):
+        for ssl, aug in STAGE1_SETTINGS[1:]:
+            run = RunId("GunPoint", seed, Setting(ssl, aug), None, "smoke")
+            write_unit(run, res, {"selection.csv": [{**run.keys(), "cv_knn_accuracy": cv.get(run.setting.name, 0.5),
+                                                     "config_hash": run.config_hash(gunpoint)}]})
+    units = plan(["GunPoint"], [0, 1], profile="smoke", stages=(2,), settings=["naive", VAL_BEST],
+                 priors=("token",), results_dir=res)
+    assert {u.run.setting.name for u in units if u.kind == "stage2"} == {"naive", "barlowtwins-gauss"}
+    with pytest.raises(GridError, match="stage 1 first"):
+        plan(["GunPoint"], [0], profile="smoke", stages=(1, 2), settings=[VAL_BEST], results_dir=res)
 
 
 def test_a_killed_unit_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch, gunpoint):

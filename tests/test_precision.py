@@ -104,3 +104,9 @@ def test_early_stopping_keeps_the_best_epoch_and_stays_stopped(tmp_path):
     assert len(again) == 9 and calls == []
     full, _, _ = _toy_fit(tmp_path / "c", 0.0, val)  # without patience the run goes on and finds epoch 10
     assert len(full) == 20
+
+
+def test_the_sampling_mode_changes_the_run_hash_but_not_the_prior(gunpoint):
+    fast = get_config("smoke", prior={"sampling": "inverse_cdf"})
+    assert prior_key(gunpoint, get_config("smoke"), 0) == prior_key(gunpoint, fast, 0)  # the same trained weights
+    assert config_hash(fast) != config_hash(get_config("smoke"))  # but other samples, another run

@@ -373,3 +373,59 @@ def test_masking_is_validated():
         get_config("smoke", prior={"masking": "inverse"})
     with pytest.raises(ValueError, match="masking"):
         make_prior(masking="inverse")
+
+
+def _reference_gumbel_sample(sampler: Sampler, n: int, generator: torch.Generator, labels=None, guidance=1.0):
+    """The decoding loop as first written: Gumbel noise and log-softmax over every position, decided ones too."""
+    from tsvq.prior import _gumbel
+
+    N = sampler.prior.n_tokens
+    tokens, mask = torch.full((n, N), -1), torch.ones(n, N, dtype=torch.bool)
+    n_unknown = mask.sum(1)
+    for s in range(sampler.T):
+        logits = sampler.guided_logits(tokens, mask, labels, guidance).float()
+        sampled = (logits + _gumbel(tuple(logits.shape), generator)).argmax(-1)
+        log_p = logits.log_softmax(-1).gather(-1, sampled[..., None])[..., 0]
+        tau = sampler.choice_temperature * (1 - (s + 1) / sampler.T)
+        confidence = (log_p + tau * _gumbel((n, N), generator)).masked_fill(~mask, math.inf)
+        tokens = torch.where(mask, sampled, tokens)
+        n_mask = torch.floor(n_unknown * (0.0 if s == sampler.T - 1 else math.cos(math.pi / 2 * (s + 1) / sampler.T)))
+        mask = confidence.argsort(1).argsort(1) < n_mask.long()[:, None]
+    return tokens
+
+
+@pytest.mark.parametrize("guidance", [1.0, 2.0])
+def test_gumbel_sampling_draws_exactly_what_the_all_positions_loop_drew(trained, guidance):
+    # drawing only the masked positions must not change a single committed sample
+    prior = trained[0]
+    labels = torch.arange(12) % N_CLASSES
+    with torch.no_grad():
+        prior.eval()
+        want = _reference_gumbel_sample(Sampler(prior=prior), 12, torch.Generator().manual_seed(7), labels, guidance)
+        prior.train()
+    got = Sampler(prior=prior).sample(12, labels=labels, guidance=guidance, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("sampling", ["gumbel", "inverse_cdf"])
+def test_each_token_draw_follows_the_softmax(sampling):
+    logits = torch.tensor([[2.0, 0.0, -1.0, 1.0, -30.0]]).repeat(40_000, 1).view(4, 10_000, 5)
+    mask = torch.ones(4, 10_000, dtype=torch.bool)
+    mask[0, :5000] = False  # decided positions are not drawn
+    draw, log_p = Sampler(prior=make_prior("token"), sampling=sampling)._draw(logits, mask, torch.Generator().manual_seed(0), None)
+    p = logits[0, 0].softmax(-1)
+    assert draw.shape == (35_000,) and int(draw.max()) < 4  # a token of probability e-31 is never drawn
+    freq = torch.bincount(draw, minlength=5).float() / len(draw)
+    assert torch.allclose(freq, p, atol=0.01)
+    assert torch.allclose(log_p, p.log()[draw], atol=1e-5)
+
+
+def test_sampling_mode_is_validated_and_kept_out_of_the_prior_cache_key():
+    from tsvq.config import get_config
+
+    with pytest.raises(ValueError, match="sampling"):
+        Sampler(prior=make_prior("token"), sampling="topk")
+    with pytest.raises(ValueError, match="sampling"):
+        get_config("smoke", prior={"sampling": "topk"})
+    assert get_config("cpu").prior.sampling == "gumbel"
+    assert Sampler(prior=make_prior("token", sampling="inverse_cdf")).sampling == "inverse_cdf"

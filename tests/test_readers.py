@@ -109,3 +109,16 @@ def test_hashes_that_look_like_numbers_survive_the_tables(tmp_path):
     for df in (read_table(path), load_table(path, keys)):
         assert df["config_hash"].tolist() == ["68339434877191e5", "0000000000000012"]
         assert df["eval_hash"].tolist() == ["0123456789abcdef"] * 2 and df["git_commit"].tolist() == ["1234567"] * 2
+
+
+def test_peer_rows_are_current_only_at_the_profiles_budget_and_evaluation(gunpoint, tmp_path):
+    from tsvq.config import get_config
+    from tsvq.experiments import PEER, collect_current, peer_budget, peer_hashes, write_peer_row
+
+    budget = peer_budget(gunpoint, get_config("cpu"))
+    assert budget == {"stage1_steps": 500, "stage2_steps": 3000, "batch_size": gunpoint.meta.n_train}
+    row = dict(dataset="GunPoint", profile="cpu", peer=PEER, fid=1.0, **budget)
+    write_peer_row(tmp_path, {**row, "seed": 0, **peer_hashes(gunpoint, get_config("cpu"))})
+    write_peer_row(tmp_path, {**row, "seed": 1, **peer_hashes(gunpoint, get_config("cpu")), "config_hash": "trial"})
+    got = collect_current(tmp_path, "peer.csv", UCR_DIR)
+    assert list(got["seed"]) == [0]

@@ -8,7 +8,7 @@ from scipy.stats import ttest_rel
 
 from tsvq import report
 from tsvq.report import (across_datasets, best_setting, collect, compare_all_with_thesis, compare_family,
-                         compare_with_thesis, convergence, describe_rq5, describe_selection, describe_versus,
+                         compare_with_thesis, convergence, thesis_agreement, describe_rq5, describe_selection, describe_versus,
                          entropy_table, holm, paired_ssl_setting, paired_test, parse_setting, rq3_tests, rq5_tests,
                          summarize, thesis_table, two_by_two, verdict, versus_markdown)
 
@@ -104,6 +104,7 @@ def test_compare_with_thesis_sets_our_numbers_beside_the_thesis(stage1):
     assert naive.tsvq_mean == pytest.approx(0.72) and naive.thesis_mean == pytest.approx(0.799944)
     assert naive.difference == pytest.approx(0.72 - 0.799944)
     assert naive.thesis.endswith("(n=4)")
+    assert not naive.within_thesis_std  # 0.08 below, the thesis' std is 0.04
     assert cmp.loc[("naive", "recon_loss"), "tsvq_mean"] == pytest.approx(0.11 + 0.01)  # time + STFT MSE
     assert compare_with_thesis(stage1.assign(dataset="GunPoint"), "GunPoint", ["knn_accuracy"]).empty
 
@@ -126,6 +127,10 @@ def test_collect_stacks_every_dataset_and_profile(tmp_path, stage1):
     both = compare_all_with_thesis(df, ["knn_accuracy"])  # GunPoint is not in the thesis
     assert set(both.index.get_level_values("dataset")) == {"ECG5000"}
     assert both.loc[("ECG5000", "cpu", "naive", "knn_accuracy"), "tsvq_mean"] == pytest.approx(0.72)
+    agree = thesis_agreement(both).set_index(["profile", "metric"])
+    assert agree.loc[("cpu", "all"), "compared"] == len(both)
+    assert agree.loc[("cpu", "all"), "within_thesis_std"] == both["within_thesis_std"].sum()
+    assert thesis_agreement(pd.DataFrame()).empty
 
 
 def test_convergence_counts_epochs_to_own_best_and_to_the_reference():
@@ -402,3 +407,24 @@ def test_overview_and_cd_scores(stage1):
     scores, missing = report.cd_scores(two)
     assert list(scores.index) == ["ECG5000", "GunPoint"] and missing == [] and scores.attrs["profile"] == "cpu"
     assert scores.loc["ECG5000", "naive"] == pytest.approx(0.72)
+
+
+def test_peer_tests_pair_tsvq_naive_token_prior_with_the_peer_by_seed():
+    from tsvq.report import TSVQ_PEER, peer_tests
+
+    rng = np.random.default_rng(0)
+    stage2 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=s, setting=st, prior=pr,
+                                fid=1.0 + s * 0.1 + (st != "naive"), kid=0.01, rocket_fid=10.0, is_mean=1.5,
+                                copy_rate=0.1)
+                           for s in range(5) for st in ("naive", "vibcreg-slice") for pr in ("token", "embedding")])
+    peer = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=s, peer="TimeVQVAE 1.0.1",
+                              fid=3.0 + s * 0.1 + rng.normal(0, 0.01), kid=0.02, rocket_fid=10.0, is_mean=1.4,
+                              copy_rate=0.0) for s in range(5)]
+                        + [dict(dataset="Mallat", profile="cpu", seed=0, peer="TimeVQVAE 1.0.1", fid=1.0)])
+    cells, tests = peer_tests(stage2, peer)
+    assert set(cells.index.get_level_values("dataset")) == {"GunPoint"}  # Mallat has no tsvq row to pair with
+    fid = tests.set_index("metric").loc["fid"]
+    assert fid["model"] == TSVQ_PEER and fid["n"] == 5
+    assert fid["difference"] == pytest.approx(-2.0, abs=0.02)  # only the naive token-prior rows, tsvq − peer
+    assert fid["verdict"] == "supported"
+    assert peer_tests(stage2, peer.iloc[0:0])[0].empty

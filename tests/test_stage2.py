@@ -130,3 +130,17 @@ def test_a_cached_prior_samples_with_the_requested_sampler_settings(gunpoint):
     other_t = train_prior(gunpoint, get_config("smoke", prior={"T": 2}), seed=0, progress=False, device="cpu")
     assert other_t.path == first.path  # T is not part of the key: loaded, not retrained
     assert other_t.config.prior.T == 2 and all(p.config.T == 2 for p in other_t.priors.values())
+
+
+def test_thin_curve_keeps_first_best_last_and_a_regular_stride():
+    from tsvq.experiments import thin_curve
+
+    rng = np.random.default_rng(0)
+    val = [(e, float(v)) for e, v in zip(range(1, 3001), 3 - np.log1p(np.arange(3000)) / 5 + rng.normal(0, 0.01, 3000))]
+    kept = thin_curve(val, max_points=300)
+    epochs = [e for e, _ in kept]
+    best = min(val, key=lambda ev: ev[1])
+    assert len(kept) <= 303 and epochs == sorted(set(epochs))
+    assert kept[0] == val[0] and kept[-1] == val[-1] and best in kept
+    assert set(range(10, 3001, 10)) <= set(epochs)
+    assert thin_curve(val[:250], max_points=300) == val[:250]  # short curves are kept whole

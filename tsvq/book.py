@@ -515,18 +515,45 @@ def executed_chapters(root: Path | None = None, executed: str = EXECUTED) -> lis
     return out
 
 
+FINDING_START = "```{admonition} Finding"
+
+
+def page_finding(path: Path) -> str | None:
+    """The finding box an executed chapter page shows (its first markdown output that is one), or None."""
+    try:
+        cells = json.loads(Path(path).read_text()).get("cells", [])
+    except (OSError, ValueError):
+        return None
+    for cell in cells:
+        for out in cell.get("outputs", []):
+            text = out.get("data", {}).get("text/markdown")
+            text = "".join(text) if isinstance(text, list) else text
+            if text and text.lstrip().startswith(FINDING_START):
+                return text.strip()
+    return None
+
+
 def _landing_page(ch: Chapter, datasets: list[str], ex: Path) -> str:
-    """Markdown for a per-dataset chapter: the question, then one linked row per executed dataset."""
+    """Markdown for a per-dataset chapter: the question, one linked row per executed dataset, then each
+    dataset's finding box as its page shows it, so that one page answers the question for every dataset."""
     lines = [f"# {ch.title}", "", ch.lead, "",
              "| dataset | profile | seeds | executed (UTC) |", "| --- | --- | --- | --- |"]
+    findings = []
     for d in datasets:
-        pm = _notebook_state(ex / d / f"{ch.name}.ipynb") or {}
+        page = ex / d / f"{ch.name}.ipynb"
+        pm = _notebook_state(page) or {}
         params = pm.get("parameters", {})
         when = str(pm.get("end_time") or "")[:16].replace("T", " ")
         seeds = ", ".join(str(s) for s in params.get("seeds", []))
         lines.append(f"| {{doc}}`{d} <{d}/{ch.name}>` | {params.get('profile', '')} | {seeds} | {when} |")
+        box = page_finding(page)
+        if box:
+            findings += [f"## {d}", "", f"{{doc}}`The {d} page <{d}/{ch.name}>` ({params.get('profile', '')}, seeds "
+                         f"{seeds}):", "", box, ""]
     lines += ["", "Each section is one executed copy of `book/" + ch.name + ".py`; re-run it with "
               "`make run DATASET=<name> PROFILE=<profile>`.", ""]
+    if findings:
+        lines += ["The finding of each dataset's page, as that page computed it:", "", *findings]
     return "\n".join(lines)
 
 

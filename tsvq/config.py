@@ -14,10 +14,11 @@ PROFILES = ("smoke", "cpu", "paper")
 SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg")
 AUGMENTATIONS = ("none", "warp", "slice", "gauss")
 MASKINGS = ("cosine", "thesis")
+SAMPLINGS = ("gumbel", "inverse_cdf")
 PRECISIONS = ("fp32", "bf16")
 # Fields added after results were recorded: at these values they are left out of every hash and cache key,
 # so that the runs they do not change keep their identity.
-KEYLESS_DEFAULTS = {"precision": "fp32", "patience": 0.0, "fcn_precision": "fp32"}
+KEYLESS_DEFAULTS = {"precision": "fp32", "patience": 0.0, "fcn_precision": "fp32", "sampling": "gumbel"}
 CODEBOOK_INITS = ("random", "data")
 
 
@@ -101,6 +102,10 @@ class PriorConfig:
     masking: str = "cosine"
     T: int = 10  # iterative decoding steps
     choice_temperature: float = 4.0
+    # how a token is drawn from softmax(logits) at each decoding step: "gumbel" (Gumbel-max, K uniforms per
+    # position; the draws behind every committed sample) or "inverse_cdf" (one uniform per position against the
+    # cumulative probabilities: the same distribution, another random stream, several times faster)
+    sampling: str = "gumbel"
 
 
 @dataclass(frozen=True)
@@ -187,6 +192,8 @@ def validate(cfg: Config) -> None:
         raise ValueError(f"prior variant must be 'token' or 'embedding', got {cfg.prior.variant!r}")
     if cfg.prior.masking not in MASKINGS:
         raise ValueError(f"prior masking must be one of {MASKINGS}, got {cfg.prior.masking!r}")
+    if cfg.prior.sampling not in SAMPLINGS:
+        raise ValueError(f"prior sampling must be one of {SAMPLINGS}, got {cfg.prior.sampling!r}")
     if cfg.tokenizer.codebook_init not in CODEBOOK_INITS:
         raise ValueError(f"codebook_init must be one of {CODEBOOK_INITS}, got {cfg.tokenizer.codebook_init!r}")
     if not cfg.tokenizer.dead_code_threshold >= 0:

@@ -40,7 +40,12 @@ KEYS = {
     "prior_curves.csv": ["dataset", "profile", "seed", "setting", "prior", "epoch"],
     "samples.csv": ["dataset", "profile", "seed", "setting", "prior", "label", "sample"],
     "reference_quality.csv": ["dataset", "profile", "seed", "reference"],
+    "peer.csv": ["dataset", "profile", "seed", "peer"],
 }
+
+# Another implementation trained at a profile's step budget and scored by tsvq's evaluator
+# (benchmarks/timevqvae_peer.py writes its rows to peer.csv).
+PEER = "TimeVQVAE 1.0.1"
 
 
 def table_keys(table: str) -> list[str]:
@@ -97,12 +102,43 @@ def is_done(run: RunId, ds: UCRDataset, results_dir, table: str) -> bool:
     return _has_row(load_table(path, table_keys(table)), run.keys(), _hashes(run, ds))
 
 
+def peer_budget(ds: UCRDataset, cfg) -> dict:
+    """The training steps tsvq's naive tokenizer and token prior get at ``cfg`` on ``ds`` (stage 1, stage 2),
+    which a peer implementation gets too, with the stage-2 batch size."""
+    from .train import n_epochs
+
+    def steps(train_cfg) -> int:
+        return n_epochs(train_cfg, ds.meta.n_train) * max(1, -(-ds.meta.n_train // train_cfg.batch_size))
+
+    return {"stage1_steps": steps(cfg.stage1), "stage2_steps": steps(cfg.stage2),
+            "batch_size": min(cfg.stage2.batch_size, ds.meta.n_train)}
+
+
+def peer_hashes(ds: UCRDataset, cfg) -> dict:
+    """``config_hash`` (the peer, its budget, the data) and ``eval_hash`` of a current ``peer.csv`` row."""
+    return {"config_hash": config_hash({"peer": PEER, **peer_budget(ds, cfg), "fingerprint": ds.meta.fingerprint}),
+            "eval_hash": eval_hash(cfg.eval)}
+
+
+def write_peer_row(results_dir, row: dict) -> None:
+    """One (dataset, seed) of a peer, written as a part and merged into ``peer.csv``."""
+    path = results_path(results_dir, row["dataset"], row["profile"], "peer.csv")
+    write_part(path, f"{row['dataset']}__{row['profile']}__seed{row['seed']}__peer", [row])
+    merge_parts(path, KEYS["peer.csv"])
+
+
 def current_rows(df: pd.DataFrame, ds: UCRDataset) -> pd.DataFrame:
     """The rows of ``df`` (one dataset) whose ``config_hash`` (and ``eval_hash``, where the table has it)
     match what the current code and profile would produce: rows of an outdated config, or without a hash,
     are left out."""
     if df.empty or "config_hash" not in df.columns:
         return df.iloc[0:0]
+    if "peer" in df.columns:  # peer.csv: the budget and evaluation of each row's profile
+        from .config import get_config
+
+        want_peer = {p: peer_hashes(ds, get_config(p)) for p in df["profile"].drop_duplicates()}
+        keep = [all(str(r[k]) == v for k, v in want_peer[r["profile"]].items()) for _, r in df.iterrows()]
+        return df[np.array(keep, dtype=bool)].reset_index(drop=True)
     anchors = "reference" in df.columns  # reference_quality.csv names its tokenizer
     wanted: dict[tuple, dict | None] = {}
 
@@ -176,6 +212,29 @@ def stage1_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
            "train_device": tok.history[-1].get("device", "cpu"),
            **provenance(device=next(tok.model.parameters()).device, **_hashes(run, ds))}
     return {"stage1.csv": [row]}
+
+
+VAL_BEST = "val-best"
+SELECTION_METRIC = "cv_knn_accuracy"  # what chooses the SSL setting that goes to stage 2
+
+
+def val_best_setting(ds: UCRDataset, *, profile: str, seeds, results_dir="results",
+                     metric: str = SELECTION_METRIC) -> Setting:
+    """The SSL setting of the stage-1 grid with the highest mean ``metric`` (cross-validated on TRAIN ∪ VAL,
+    never TEST) over ``seeds``, from the current rows of ``selection.csv``; every SSL setting needs a row for
+    every seed."""
+    path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
+    sel = current_rows(load_table(path, table_keys("selection.csv")), ds)
+    names = [Setting(*s).name for s in STAGE1_SETTINGS if s[0] != "none"]
+    sel = sel[sel["setting"].isin(names) & sel["seed"].isin(list(seeds))] if not sel.empty else sel
+    have = set(zip(sel["setting"], sel["seed"])) if not sel.empty else set()
+    missing = [f"{n} seed {s}" for n in names for s in seeds if (n, s) not in have]
+    if missing:
+        raise ValueError(f"{ds.meta.name} ({profile}): no selection row for {', '.join(missing[:6])}"
+                         + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
+                         + ": run the stage-1 grid (tsvq grid --stages 1) first")
+    means = sel.groupby("setting")[metric].mean()
+    return Setting.parse(str(means.idxmax()))
 
 
 def selection_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True, folds: int = 5):
@@ -350,8 +409,27 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
            **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
            "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "epochs_run": len(prior.history),
            "train_seconds": train_seconds(prior.history), **prov}
-    curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]} for e, v in val]
+    curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]}
+              for e, v in thin_curve(val)]
     return {"stage2.csv": [row], "prior_curves.csv": curves, **({"samples.csv": gallery} if gallery else {})}
+
+
+CURVE_POINTS = 300  # at most this many (plus the first, best and last) VAL points per prior in prior_curves.csv
+
+
+def thin_curve(val: list[tuple[int, float]], max_points: int = CURVE_POINTS) -> list[tuple[int, float]]:
+    """Every k-th (epoch, VAL loss) point, k the smallest stride that keeps at most ``max_points``, plus
+    the first, the best and the last: a 3000-epoch GunPoint prior keeps every 10th epoch.
+
+    The best epoch and its loss stay exact (``stage2.csv`` records them too); a speed read off the
+    thinned curve (:func:`tsvq.report.convergence`) is exact to within one stride.
+    """
+    if len(val) <= max_points:
+        return list(val)
+    stride = -(-len(val) // max_points)
+    best = min(range(len(val)), key=lambda i: val[i][1])
+    keep = {0, best, len(val) - 1} | set(range(stride - 1, len(val), stride))
+    return [val[i] for i in sorted(keep)]
 
 
 def run_stage2_grid(ds: UCRDataset, *, profile: str, seeds, settings=STAGE2_SETTINGS, priors=PRIORS,

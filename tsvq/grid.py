@@ -32,8 +32,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .config import PROFILES
-from .experiments import (ALL_PRIORS, PRIORS, STAGE1_SETTINGS, as_setting, is_done, reference_done, reference_rows,
-                          stage1_rows, stage2_rows, table_keys, write_unit)
+from .experiments import (ALL_PRIORS, PRIORS, STAGE1_SETTINGS, VAL_BEST, as_setting, is_done, reference_done,
+                          reference_rows, selection_rows, stage1_rows, stage2_rows, table_keys, val_best_setting,
+                          write_unit)
 from .identity import RunId
 from .results import merge_parts, results_path
 
@@ -42,8 +43,8 @@ EXECUTORS = ("local", "slurm", "debug")
 
 class GridError(ValueError):
     """A grid that cannot run as asked (arguments, no Slurm); the command line prints it as one line."""
-_TABLES = {"stage1": ("stage1.csv",), "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"),
-           "reference": ("reference_quality.csv",)}
+_TABLES = {"stage1": ("stage1.csv",), "selection": ("selection.csv",),
+           "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"), "reference": ("reference_quality.csv",)}
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class Unit:
     """One unit of work: a run and what to compute for it, with where to read data and write rows."""
 
     run: RunId
-    kind: str  # stage1 | stage2 | reference
+    kind: str  # stage1 | selection (stage 1's scores on TRAIN ∪ VAL) | stage2 | reference
     results_dir: str
     data_dir: str | None = None
     device: str | None = None
@@ -59,7 +60,7 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return str(self.run) + ("/reference" if self.kind == "reference" else "")
+        return str(self.run) + (f"/{self.kind}" if self.kind in ("reference", "selection") else "")
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -68,18 +69,37 @@ class Unit:
 
 def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE1_SETTINGS, priors=PRIORS,
          results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True) -> list[Unit]:
-    """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out."""
+    """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out.
+
+    Stage 1 plans, beside each tokenizer, its selection unit: cross-validated probes on TRAIN ∪ VAL and the VAL
+    reconstruction error (``selection.csv``), from which a setting is chosen without TEST. The setting
+    ``"val-best"`` (:data:`~tsvq.experiments.VAL_BEST`) stands for the SSL setting chosen so for each dataset
+    (:func:`~tsvq.experiments.val_best_setting`, over the seeds asked for); its stage-1 grid must have run.
+    """
     from .data import load_ucr
 
     units: list[Unit] = []
     for name in datasets:
         ds = load_ucr(name, data_dir)
         base = dict(results_dir=str(results_dir), data_dir=data_dir, device=device, threads=threads)
+        resolved = []
+        for s in settings:
+            if s == VAL_BEST:
+                if 1 in stages:
+                    raise GridError(f"{VAL_BEST!r} is chosen from stage 1's selection rows: run stage 1 first, "
+                                    "then stage 2 with it")
+                try:
+                    s = val_best_setting(ds, profile=profile, seeds=seeds, results_dir=results_dir)
+                except ValueError as e:
+                    raise GridError(str(e)) from None
+                print(f"{name}: the SSL setting chosen on TRAIN ∪ VAL is {s.name}", flush=True)
+            if as_setting(s) not in resolved:
+                resolved.append(as_setting(s))
         for seed in seeds:
-            for s in settings:
-                setting = as_setting(s)
+            for setting in resolved:
                 if 1 in stages:
                     units.append(Unit(RunId(name, seed, setting, None, profile), "stage1", **base))
+                    units.append(Unit(RunId(name, seed, setting, None, profile), "selection", **base))
                 if 2 in stages:
                     units += [Unit(RunId(name, seed, setting, p, profile), "stage2", **base) for p in priors]
             if 2 in stages:
@@ -89,7 +109,7 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
     # Stage 1 first, then the anchors, then stage 2 prior by prior: units running side by side then need
     # different tokenizers (three priors of one tokenizer would wait for each other's training). The sort is
     # stable: otherwise the planned order (dataset, seed, setting).
-    order = {"stage1": 0, "reference": 1, "stage2": 2}
+    order = {"stage1": 0, "selection": 1, "reference": 2, "stage2": 3}
     rank = {p: i for i, p in enumerate(priors)}
     return sorted(units, key=lambda u: (order[u.kind], rank.get(u.run.prior, 0)))
 
@@ -109,7 +129,8 @@ def run_unit(unit: Unit) -> dict:
     torch.set_num_threads(max(1, unit.threads))
     t0 = time.perf_counter()
     ds = load_ucr(unit.run.dataset, unit.data_dir)
-    fn = {"stage1": stage1_rows, "stage2": stage2_rows, "reference": reference_rows}[unit.kind]
+    fn = {"stage1": stage1_rows, "selection": selection_rows, "stage2": stage2_rows,
+          "reference": reference_rows}[unit.kind]
     write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=False), merge=False)
     return {"unit": unit.name, "ok": True, "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -299,7 +320,8 @@ def add_grid_command(sub) -> None:
     p.add_argument("--profile", default="cpu", choices=PROFILES)
     p.add_argument("--stages", type=int, nargs="+", default=[1, 2], choices=[1, 2])
     p.add_argument("--settings", nargs="+", default=None,
-                   help="tokenizer settings, e.g. naive vibcreg-slice (default: naive and the six SSL settings)")
+                   help="tokenizer settings, e.g. naive vibcreg-slice (default: naive and the six SSL settings); "
+                        f"'{VAL_BEST}': the SSL setting chosen on TRAIN ∪ VAL per dataset (stage 2, after stage 1)")
     p.add_argument("--priors", nargs="+", default=list(PRIORS), choices=list(ALL_PRIORS))
     p.add_argument("--executor", default="local", choices=EXECUTORS)
     p.add_argument("--workers", type=int, default=1, help="units at a time (per array task on Slurm)")
@@ -329,7 +351,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         raise GridError(f"--seeds must be >= 0, got {args.seeds}")
     if args.executor == "slurm" and not args.dry_run and _submitit() is None:
         raise GridError("the slurm executor needs submitit: pip install -e '.[cluster]'")
-    settings = STAGE1_SETTINGS if not args.settings else [as_setting(s) for s in args.settings]
+    settings = STAGE1_SETTINGS if not args.settings else [s if s == VAL_BEST else as_setting(s) for s in args.settings]
     cuda = torch.cuda.is_available() if args.device is None else args.device.startswith("cuda")
     gpus = args.gpus_per_task if args.gpus_per_task is not None else int(cuda)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)

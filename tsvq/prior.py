@@ -285,14 +285,18 @@ class Sampler:
     ``n_forward_passes`` counts the network calls of the latest :meth:`sample`.
     """
 
-    def __init__(self, *, prior: MaskGIT, T: int | None = None, choice_temperature: float | None = None):
+    def __init__(self, *, prior: MaskGIT, T: int | None = None, choice_temperature: float | None = None,
+                 sampling: str | None = None):
         self.prior = prior
         self.T = prior.config.T if T is None else T
         if choice_temperature is None:
             choice_temperature = prior.config.choice_temperature
         self.choice_temperature = choice_temperature
+        self.sampling = getattr(prior.config, "sampling", "gumbel") if sampling is None else sampling
         if self.T < 1:
             raise ValueError(f"T must be >= 1, got {self.T}")
+        if self.sampling not in ("gumbel", "inverse_cdf"):
+            raise ValueError(f"sampling must be 'gumbel' or 'inverse_cdf', got {self.sampling!r}")
         self.n_forward_passes = 0
 
     def guided_logits(
@@ -372,13 +376,13 @@ class Sampler:
             tokens, mask = given.clone(), ~known
             for s in range(self.T):
                 logits = self.guided_logits(tokens, mask, labels, guidance, context).float()  # (n, N, K)
-                # Gumbel-max: an exact draw from softmax(logits) at every position
-                sampled = (logits + _gumbel(tuple(logits.shape), generator, device)).argmax(-1)  # (n, N)
-                log_p = logits.log_softmax(-1).gather(-1, sampled[..., None])[..., 0]  # (n, N)
+                # only the masked positions are drawn: a decided token stays and its logits are not needed
+                draw, log_p_masked = self._draw(logits, mask, generator, device)  # (M,) each
+                tokens = tokens.masked_scatter(mask, draw)
+                log_p = torch.zeros((n, N), device=device).masked_scatter(mask, log_p_masked)
                 tau = self.choice_temperature * (1 - (s + 1) / self.T)
                 confidence = log_p + tau * _gumbel((n, N), generator, device)
                 confidence = confidence.masked_fill(~mask, math.inf)  # decided tokens stay
-                tokens = torch.where(mask, sampled, tokens)
                 ratio = 0.0 if s == self.T - 1 else math.cos(math.pi / 2 * (s + 1) / self.T)
                 n_mask = torch.floor(n_unknown * ratio).long()  # (n,)
                 rank = confidence.argsort(dim=1).argsort(dim=1)  # 0 = least confident
@@ -386,3 +390,24 @@ class Sampler:
             return tokens
         finally:
             prior.train(was_training)
+
+    def _draw(self, logits: Tensor, mask: Tensor, generator: torch.Generator, device) -> tuple[Tensor, Tensor]:
+        """One token from softmax(logits) at every masked position, and its log-probability: (M,) long, (M,).
+
+        "gumbel": Gumbel-max over K uniforms per position. The uniforms of every position are drawn (decided
+        ones too), so the generator's stream, and with it every sample, is that of drawing all positions.
+        "inverse_cdf": one uniform per masked position against the cumulative probabilities.
+        """
+        K = logits.shape[-1]
+        rows = None if bool(mask.all()) else mask.reshape(-1).nonzero()[:, 0]  # None: every position (step 0)
+        picked = logits.reshape(-1, K) if rows is None else logits.reshape(-1, K).index_select(0, rows)  # (M, K)
+        if self.sampling == "gumbel":
+            u = _uniform(tuple(logits.shape), generator, device).reshape(-1, K)
+            u = u if rows is None else u.index_select(0, rows)  # (M, K)
+            draw = (picked + u.clamp_(1e-20, 1 - 1e-7).log_().neg_().log_().neg_()).argmax(-1)
+            return draw, picked.log_softmax(-1).gather(-1, draw[:, None])[:, 0]
+        probs = picked.softmax(-1)
+        cdf = probs.cumsum(-1)
+        u = _uniform((len(picked), 1), generator, device) * cdf[:, -1:]
+        draw = torch.searchsorted(cdf, u, right=True)[:, 0].clamp_(max=K - 1)
+        return draw, probs.gather(-1, draw[:, None])[:, 0].log()

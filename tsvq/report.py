@@ -636,7 +636,8 @@ def compare_with_thesis(df: pd.DataFrame, dataset: str, metrics, *, thesis: pd.D
     paired it with: the token prior for ``naive``, the embedding prior for the SSL settings. Returns
     an empty frame when the thesis has no numbers for ``dataset``.
     """
-    empty = pd.DataFrame(columns=["setting", "metric", "tsvq", "thesis", "tsvq_mean", "thesis_mean", "difference"])
+    empty = pd.DataFrame(columns=["setting", "metric", "tsvq", "thesis", "tsvq_mean", "thesis_mean", "difference",
+                                  "within_thesis_std"])
     if df.empty:
         return empty
     thesis = thesis_table() if thesis is None else thesis
@@ -657,7 +658,8 @@ def compare_with_thesis(df: pd.DataFrame, dataset: str, metrics, *, thesis: pd.D
             r = ref.iloc[0]
             rows.append({"setting": setting, "metric": metric, "tsvq": cell(m, s, n),
                          "thesis": cell(r["mean"], r["std"], int(r["n"])), "tsvq_mean": m,
-                         "thesis_mean": float(r["mean"]), "difference": m - float(r["mean"])})
+                         "thesis_mean": float(r["mean"]), "difference": m - float(r["mean"]),
+                         "within_thesis_std": bool(abs(m - float(r["mean"])) <= float(r["std"]))})
     return pd.DataFrame(rows, columns=empty.columns)
 
 
@@ -674,6 +676,48 @@ def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame |
     if not parts:
         return pd.DataFrame()
     return pd.concat(parts).set_index(["dataset", "profile", "setting", "metric"])
+
+
+PEER_METRICS = {"fid": False, "kid": False, "rocket_fid": False, "is_mean": True, "copy_rate": None}
+TSVQ_PEER = "tsvq (naive, token prior)"
+
+
+def peer_tests(stage2: pd.DataFrame, peer: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """tsvq's naive tokenizer with the token prior beside a peer implementation (``peer.csv`` rows), per
+    dataset and profile: the mean ± std of each unconditional-sample metric per model, and the paired (seed)
+    test of tsvq minus the peer, with Holm over the metrics of one dataset and profile. Both are scored by
+    the same evaluator of each seed against real TEST at equal size. Returns (cells, tests); empty when no
+    dataset has both."""
+    empty = pd.DataFrame(), pd.DataFrame()
+    if stage2.empty or peer.empty:
+        return empty
+    ours = stage2[(stage2["setting"] == "naive") & (stage2["prior"] == "token")].assign(model=TSVQ_PEER)
+    theirs = peer.assign(model=peer["peer"])
+    both = pd.concat([ours, theirs], ignore_index=True)
+    both = both[both.groupby(["dataset", "profile"])["model"].transform("nunique") > 1]
+    if both.empty:
+        return empty
+    metrics = [m for m in PEER_METRICS if m in ours.columns and m in theirs.columns]
+    cells = summarize(both, metrics, by=("dataset", "profile", "model"), cells_only=True)
+    tests = compare_family(both, metrics, baseline=theirs["model"].iloc[0], by="model")
+    return cells, tests[tests["model"] == TSVQ_PEER]
+
+
+def thesis_agreement(*comparisons: pd.DataFrame) -> pd.DataFrame:
+    """How many of the thesis' numbers tsvq's mean reproduces within the thesis' std, per profile and metric
+    (rows of :func:`compare_all_with_thesis`), with a total row per profile."""
+    parts = [c.reset_index() for c in comparisons if c is not None and not c.empty]
+    cols = ["profile", "metric", "compared", "within_thesis_std", "tsvq_higher"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(parts)
+    df["tsvq_higher"] = df["difference"] > 0
+    out = (df.groupby(["profile", "metric"], sort=False)
+           .agg(compared=("difference", "size"), within_thesis_std=("within_thesis_std", "sum"),
+                tsvq_higher=("tsvq_higher", "sum")).reset_index())
+    total = out.groupby("profile", sort=False)[["compared", "within_thesis_std", "tsvq_higher"]].sum().reset_index()
+    out = pd.concat([out, total.assign(metric="all")], ignore_index=True)
+    return out[cols].astype({"compared": int, "within_thesis_std": int, "tsvq_higher": int})
 
 
 # ----------------------------------------------------------------------------------------------- findings

@@ -246,9 +246,9 @@ def tokenizer_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
 
 def prior_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
     """The cache key of a stage-2 prior: its tokenizer's key plus the prior's architecture and training (incl.
-    ``masking`` and ``val_every``, which picks the best epoch), without the sampler's ``T`` and
-    ``choice_temperature``."""
-    prior = _fields(cfg.prior, drop=("T", "choice_temperature"))
+    ``masking`` and ``val_every``, which picks the best epoch), without the sampler's ``T``,
+    ``choice_temperature`` and ``sampling``."""
+    prior = _fields(cfg.prior, drop=("T", "choice_temperature", "sampling"))
     return (*tokenizer_key(ds, cfg, seed), ("prior", prior), ("stage2", _train_fields(cfg.stage2, ds.meta.n_train)))
 
 
@@ -525,7 +525,7 @@ def _cached_prior(final: Path, ds: UCRDataset, cfg: Config, seed: int, key: tupl
     state = _read_final(final)
     _check_request(final, state, key, lambda: prior_key(ds, from_dict(state["config"]), state["seed"]))
     run = load_prior(final, device=device, state=state)
-    for p in run.priors.values():  # the weights match; the sampler settings (T, choice_temperature) are the request's
+    for p in run.priors.values():  # the weights match; the sampler settings (T, choice_temperature, sampling) are the request's
         p.config = cfg.prior
     run.config = cfg
     # The fingerprint is of the scaled data, so data that differs by scale or offset alone shares this prior:

@@ -58,9 +58,13 @@ def cache_root() -> Path:
 
 
 def _temp_beside(path: Path) -> Path:
-    """A unique temporary file in the folder of ``path`` (same file system, so a rename is atomic)."""
+    """A unique temporary file in the folder of ``path`` (same file system, so a rename is atomic), with the
+    permissions an ordinary new file gets (``mkstemp`` makes it owner-only)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     return Path(tmp)
 
 
