@@ -35,6 +35,7 @@ import pandas as pd
 from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
+from tsvq.data import list_datasets
 from tsvq.experiments import STAGE1_SETTINGS, collect_current
 from tsvq.identity import Setting
 
@@ -106,19 +107,16 @@ else:
 # %% [markdown]
 # ## What has been run
 #
-# One row per dataset and profile: the seeds, and how many tokenizer and prior runs finished. A paired
-# comparison needs at least two seeds; the design asks for five where a conclusion rests on it.
+# One row per dataset and profile with results, then every dataset of the data folder that has none yet
+# (marked "–", not left out): its size, the seeds of the stage-1 grid, the tokenizer runs and the seeds
+# with all seven settings, the prior runs and priors, and the TimeVQVAE peer runs. A paired comparison
+# needs at least two seeds; the design asks for five where a conclusion rests on it.
 
 # %%
-if stage1.empty:
-    display(Markdown("No stage-1 results yet: run the RQ chapters first (`make run`)."))
+done = report.coverage(stage1, stage2, peer, available=list_datasets(data_dir))
+if done.empty:
+    display(Markdown("No results and no dataset folder yet: run the RQ chapters first (`make run`)."))
 else:
-    done = stage1.groupby(["dataset", "profile"]).agg(seeds=("seed", lambda s: sorted(set(s))),
-                                                      tokenizer_runs=("setting", "size"))
-    if not stage2.empty:
-        done = done.join(stage2.groupby(["dataset", "profile"]).agg(prior_runs=("prior", "size")), how="left")
-    done["n_seeds"] = [len(s) for s in done["seeds"]]
-    done["seeds"] = [", ".join(map(str, s)) for s in done["seeds"]]
     display(book.table(done, drop_constant=()))
 
 # %% [markdown]

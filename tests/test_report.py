@@ -428,3 +428,22 @@ def test_peer_tests_pair_tsvq_naive_token_prior_with_the_peer_by_seed():
     assert fid["difference"] == pytest.approx(-2.0, abs=0.02)  # only the naive token-prior rows, tsvq − peer
     assert fid["verdict"] == "supported"
     assert peer_tests(stage2, peer.iloc[0:0])[0].empty
+
+
+def test_coverage_lists_missing_datasets_and_counts_complete_seeds():
+    from tsvq.report import coverage
+
+    names = ["naive", "barlowtwins-warp", "barlowtwins-slice", "barlowtwins-gauss", "vibcreg-warp",
+             "vibcreg-slice", "vibcreg-gauss"]
+    s1 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=s, setting=n) for s in (0, 1) for n in names]
+                      + [dict(dataset="GunPoint", profile="cpu", seed=2, setting="naive")])
+    s2 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=0, setting="naive", prior="token")])
+    avail = [dict(name="GunPoint", n_train=50, n_test=150, length=150, n_classes=2, error=None),
+             dict(name="Trace", n_train=100, n_test=100, length=275, n_classes=4, error=None),
+             dict(name="Broken", error="cannot read")]
+    cov = coverage(s1, s2, None, available=avail)
+    gp = cov.loc[("GunPoint", "cpu")]
+    assert gp["stage1_seeds"] == "0, 1, 2" and gp["tokenizer_runs"] == 15 and gp["seeds_with_all_7"] == 2
+    assert gp["prior_runs"] == 1 and gp["priors"] == "token" and gp["peer_runs"] == "–" and gp["n_test"] == 150
+    assert cov.loc[("Trace", "–"), "tokenizer_runs"] == "–"  # shown as missing, not left out
+    assert "Broken" not in cov.index.get_level_values("dataset")

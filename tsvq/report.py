@@ -678,6 +678,45 @@ def compare_all_with_thesis(df: pd.DataFrame, metrics, *, thesis: pd.DataFrame |
     return pd.concat(parts).set_index(["dataset", "profile", "setting", "metric"])
 
 
+def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | None = None,
+             available=()) -> pd.DataFrame:
+    """What has been run, one row per dataset and profile with results, and one per dataset of ``available``
+    (rows of :func:`tsvq.data.list_datasets`) without any, so that a missing dataset shows as missing.
+
+    Columns: the dataset's TRAIN / TEST sizes, length and classes (where ``available`` knows them), the seeds
+    of the stage-1 grid, its tokenizer runs, the seeds with all seven settings, the stage-2 runs (settings ×
+    priors × seeds) and the peer runs; "–" where nothing ran.
+    """
+    from .experiments import STAGE1_SETTINGS
+    from .identity import Setting
+
+    n_settings = len(STAGE1_SETTINGS)
+    grid = {Setting(*s).name for s in STAGE1_SETTINGS}
+    info = {r["name"]: r for r in available if not r.get("error")}
+    keys = set()
+    for t in (stage1, stage2, peer):
+        if t is not None and not t.empty:
+            keys |= set(zip(t["dataset"], t["profile"]))
+    rows = []
+    for d, p in sorted(keys) + [(d, None) for d in sorted(set(info) - {k[0] for k in keys})]:
+        r = {"dataset": d, "profile": p or "–"}
+        meta = info.get(d, {})
+        r.update({k: meta.get(k, "–") for k in ("n_train", "n_test", "length", "n_classes")})
+        s1 = stage1[(stage1["dataset"] == d) & (stage1["profile"] == p)] if not stage1.empty and p else stage1.iloc[0:0]
+        full = s1[s1["setting"].isin(grid)].groupby("seed")["setting"].nunique() if not s1.empty else pd.Series()
+        r["stage1_seeds"] = ", ".join(str(s) for s in sorted(s1["seed"].unique())) if not s1.empty else "–"
+        r["tokenizer_runs"] = len(s1) if not s1.empty else "–"
+        r["seeds_with_all_7"] = int((full == n_settings).sum()) if not s1.empty else "–"
+        s2 = stage2[(stage2["dataset"] == d) & (stage2["profile"] == p)] if not stage2.empty and p else stage2.iloc[0:0]
+        r["prior_runs"] = len(s2) if not s2.empty else "–"
+        r["priors"] = ", ".join(sorted(s2["prior"].unique())) if not s2.empty else "–"
+        pe = (peer[(peer["dataset"] == d) & (peer["profile"] == p)]
+              if peer is not None and not peer.empty and p else pd.DataFrame())
+        r["peer_runs"] = len(pe) if not pe.empty else "–"
+        rows.append(r)
+    return pd.DataFrame(rows).set_index(["dataset", "profile"]) if rows else pd.DataFrame()
+
+
 PEER_METRICS = {"fid": False, "kid": False, "rocket_fid": False, "is_mean": True, "copy_rate": None}
 TSVQ_PEER = "tsvq (naive, token prior)"
 
