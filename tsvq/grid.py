@@ -106,9 +106,9 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
                 units.append(Unit(RunId(name, seed, as_setting(("none", "none")), None, profile), "reference", **base))
         if skip_done:
             units = [u for u in units if u.run.dataset != name or not _done(u, ds)]
-    # Stage 1 first, then the anchors, then stage 2 prior by prior: units running side by side then need
-    # different tokenizers (three priors of one tokenizer would wait for each other's training). The sort is
-    # stable: otherwise the planned order (dataset, seed, setting).
+    # Stage 1 first, then its selection units, then the anchors, then stage 2 prior by prior: units running side
+    # by side then need different tokenizers (three priors of one tokenizer would wait for each other's
+    # training). The sort is stable: otherwise the planned order (dataset, seed, setting).
     order = {"stage1": 0, "selection": 1, "reference": 2, "stage2": 3}
     rank = {p: i for i, p in enumerate(priors)}
     return sorted(units, key=lambda u: (order[u.kind], rank.get(u.run.prior, 0)))

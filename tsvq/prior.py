@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from .config import MASKINGS, PriorConfig
+from .config import MASKINGS, SAMPLINGS, PriorConfig
 
 # ---------------------------------------------------------------------------------------------
 # masking schedule
@@ -295,8 +295,8 @@ class Sampler:
         self.sampling = getattr(prior.config, "sampling", "gumbel") if sampling is None else sampling
         if self.T < 1:
             raise ValueError(f"T must be >= 1, got {self.T}")
-        if self.sampling not in ("gumbel", "inverse_cdf"):
-            raise ValueError(f"sampling must be 'gumbel' or 'inverse_cdf', got {self.sampling!r}")
+        if self.sampling not in SAMPLINGS:
+            raise ValueError(f"sampling must be one of {SAMPLINGS}, got {self.sampling!r}")
         self.n_forward_passes = 0
 
     def guided_logits(
