@@ -112,8 +112,10 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 
 # %%
 val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
-book.stop_unless(val, what="tokenizers in this machine's model cache (the VAL probes and the figures below need "
-                            "the models; `tsvq run` trains them)")
+book.stop_unless(val, what="cached tokenizers",
+                 why=f"The tokenizers of these runs are not in this machine's model cache, so the VAL probes and "
+                     f"the figures below, which need the models, end the page here (the numbers above come from the "
+                     f"tables alone); `tsvq run --dataset {dataset}` trains the tokenizers again.")
 val.to_csv(results_path(results_dir, dataset, profile, "rq1.csv"), index=False)
 ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
 probed = sorted(set(val["seed"]))

@@ -378,13 +378,14 @@ class NoResults(Exception):
     cell (the question, the missing runs and the sentence saying so) as a successful page."""
 
 
-def stop_unless(*tables, what: str = "results"):
-    """End the chapter here, as a complete page, when every table is empty: nothing below could be computed."""
+def stop_unless(*tables, what: str = "results", why: str | None = None):
+    """End the chapter here, as a complete page, when every table is empty: nothing below could be computed.
+    ``why`` replaces the default sentence (no ``what`` yet, the grid computes them)."""
     if all(t is None or t.empty for t in tables):
         from IPython.display import Markdown, display
 
-        display(Markdown(f"No {what} for this dataset and profile yet: the rest of this chapter appears once the "
-                         "grid has computed them (see the box above)."))
+        display(Markdown(why or f"No {what} for this dataset and profile yet: the rest of this chapter appears once "
+                         "the grid has computed them (see the box above)."))
         raise NoResults(what)
 
 
