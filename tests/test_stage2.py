@@ -132,15 +132,13 @@ def test_a_cached_prior_samples_with_the_requested_sampler_settings(gunpoint):
     assert other_t.config.prior.T == 2 and all(p.config.T == 2 for p in other_t.priors.values())
 
 
-def test_thin_curve_keeps_first_best_last_and_a_regular_stride():
+def test_thin_curve_keeps_first_last_and_a_regular_stride():
     from tsvq.experiments import thin_curve
 
     rng = np.random.default_rng(0)
     val = [(e, float(v)) for e, v in zip(range(1, 3001), 3 - np.log1p(np.arange(3000)) / 5 + rng.normal(0, 0.01, 3000))]
     kept = thin_curve(val, max_points=300)
     epochs = [e for e, _ in kept]
-    best = min(val, key=lambda ev: ev[1])
-    assert len(kept) <= 303 and epochs == sorted(set(epochs))
-    assert kept[0] == val[0] and kept[-1] == val[-1] and best in kept
-    assert set(range(10, 3001, 10)) <= set(epochs)
+    assert epochs == [1, *range(10, 3001, 10)]  # the same epochs for every run of this length
+    assert kept[0] == val[0] and kept[-1] == val[-1]
     assert thin_curve(val[:250], max_points=300) == val[:250]  # short curves are kept whole

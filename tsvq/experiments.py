@@ -419,16 +419,16 @@ CURVE_POINTS = 300  # at most this many (plus the first, best and last) VAL poin
 
 def thin_curve(val: list[tuple[int, float]], max_points: int = CURVE_POINTS) -> list[tuple[int, float]]:
     """Every k-th (epoch, VAL loss) point, k the smallest stride that keeps at most ``max_points``, plus
-    the first, the best and the last: a 3000-epoch GunPoint prior keeps every 10th epoch.
+    the first and the last: a 3000-epoch GunPoint prior keeps epochs 1, 10, 20, ..., 3000.
 
-    The best epoch and its loss stay exact (``stage2.csv`` records them too); a speed read off the
-    thinned curve (:func:`tsvq.report.convergence`) is exact to within one stride.
+    Runs of equal length keep the same epochs, so their curves average point by point. The best epoch and
+    its loss are in ``stage2.csv``; a speed read off the thinned curve (:func:`tsvq.report.convergence`) is
+    exact to within one stride.
     """
     if len(val) <= max_points:
         return list(val)
     stride = -(-len(val) // max_points)
-    best = min(range(len(val)), key=lambda i: val[i][1])
-    keep = {0, best, len(val) - 1} | set(range(stride - 1, len(val), stride))
+    keep = {0, len(val) - 1} | set(range(stride - 1, len(val), stride))
     return [val[i] for i in sorted(keep)]
 
 
