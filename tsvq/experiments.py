@@ -414,7 +414,7 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
     return {"stage2.csv": [row], "prior_curves.csv": curves, **({"samples.csv": gallery} if gallery else {})}
 
 
-CURVE_POINTS = 300  # at most this many (plus the first, best and last) VAL points per prior in prior_curves.csv
+CURVE_POINTS = 300  # at most this many (plus the first and last) VAL points per prior in prior_curves.csv
 
 
 def thin_curve(val: list[tuple[int, float]], max_points: int = CURVE_POINTS) -> list[tuple[int, float]]:
