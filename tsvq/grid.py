@@ -121,10 +121,20 @@ def _done(unit: Unit, ds) -> bool:
 
 
 def run_unit(unit: Unit) -> dict:
-    """Compute the rows of one unit and write them as parts (the driver merges them)."""
+    """Compute the rows of one unit and write them as parts (the driver merges them).
+
+    Every module a unit needs is imported here, at its start: the library imports lazily, and a unit that
+    imported a module only when it reached it, many minutes in, could mix two versions of the code if the
+    checkout changed in between. (A checkout that changes under a running grid is still best avoided: a
+    worker process that runs several units keeps the modules it imported first.)"""
+    import importlib
+
     import torch
 
     from .data import load_ucr
+
+    for module in ("evaluate", "experiments", "prior", "probe", "ssl", "augment", "tokenizer", "train"):
+        importlib.import_module(f"{__package__}.{module}")
 
     torch.set_num_threads(max(1, unit.threads))
     t0 = time.perf_counter()
