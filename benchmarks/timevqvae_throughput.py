@@ -18,8 +18,7 @@ import json
 import time
 
 import torch
-from timevqvae.maskgit import MaskGIT, PriorModelConfig
-from timevqvae.vqvae import VQVAE
+from timevqvae_train import readme_maskgit, readme_vqvae, stage1_loss  # this folder (the script's sys.path[0])
 
 
 def timed(fn, steps: int, warmup: int = 2) -> float:
@@ -47,15 +46,12 @@ def main() -> None:
     labels = torch.randint(0, a.classes, (B, 1))
 
     # the README's configuration, stage 1 and stage 2
-    vqvae = VQVAE(in_channels=1, input_length=L, n_fft=4, init_dim=4, hid_dim=128, downsampled_width_l=8,
-                  downsampled_width_h=32, encoder_n_resnet_blocks=2, decoder_n_resnet_blocks=2, codebook_size_l=1024,
-                  codebook_size_h=1024, kmeans_init=True, codebook_dim=8)
+    vqvae = readme_vqvae(L)
     opt = torch.optim.AdamW(vqvae.parameters(), lr=1e-3)
 
     def stage1_step():
         out = vqvae(x)
-        loss = sum(out.recons_loss.values()) + sum(v["loss"] if isinstance(v, dict) else v
-                                                   for v in out.vq_losses.values() if v is not None)
+        loss = stage1_loss(out)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -64,15 +60,7 @@ def main() -> None:
     stage1 = timed(stage1_step, a.steps)
     vqvae.eval()
 
-    def prior_cfg(hidden, layers, heads):
-        return PriorModelConfig(hidden_dim=hidden, n_layers=layers, heads=heads, ff_mult=1, use_rmsnorm=True,
-                                p_unconditional=0.2, model_dropout=0.3, emb_dropout=0.3)
-
-    maskgit = MaskGIT(vqvae=vqvae, lf_choice_temperature=10.0, hf_choice_temperature=0.0, lf_num_sampling_steps=10,
-                      hf_num_sampling_steps=10, lf_codebook_size=1024, hf_codebook_size=1024,
-                      transformer_embedding_dim=128, lf_prior_model_config=prior_cfg(128, 4, 2),
-                      hf_prior_model_config=prior_cfg(32, 1, 1),
-                      classifier_free_guidance_scale=1.0, n_classes=a.classes)
+    maskgit = readme_maskgit(vqvae, a.classes)
     trainable = [p for p in maskgit.parameters() if p.requires_grad]
     popt = torch.optim.AdamW(trainable, lr=1e-3)
 

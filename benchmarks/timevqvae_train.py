@@ -21,6 +21,30 @@ from timevqvae.maskgit import MaskGIT, PriorModelConfig
 from timevqvae.vqvae import VQVAE
 
 
+def readme_vqvae(length: int) -> VQVAE:
+    """Stage 1 at the README's configuration."""
+    return VQVAE(in_channels=1, input_length=length, n_fft=4, init_dim=4, hid_dim=128, downsampled_width_l=8,
+                 downsampled_width_h=32, encoder_n_resnet_blocks=2, decoder_n_resnet_blocks=2, codebook_size_l=1024,
+                 codebook_size_h=1024, kmeans_init=True, codebook_dim=8)
+
+
+def readme_maskgit(vqvae: VQVAE, n_classes: int) -> MaskGIT:
+    """Stage 2 at the README's configuration (guidance 1) on a trained, frozen ``vqvae``."""
+    def prior_cfg(hidden, layers, heads):
+        return PriorModelConfig(hidden_dim=hidden, n_layers=layers, heads=heads, ff_mult=1, use_rmsnorm=True,
+                                p_unconditional=0.2, model_dropout=0.3, emb_dropout=0.3)
+
+    return MaskGIT(vqvae=vqvae, lf_choice_temperature=10.0, hf_choice_temperature=0.0, lf_num_sampling_steps=10,
+                   hf_num_sampling_steps=10, lf_codebook_size=1024, hf_codebook_size=1024,
+                   transformer_embedding_dim=128, lf_prior_model_config=prior_cfg(128, 4, 2),
+                   hf_prior_model_config=prior_cfg(32, 1, 1), classifier_free_guidance_scale=1.0, n_classes=n_classes)
+
+
+def stage1_loss(out) -> torch.Tensor:
+    """Time-domain LF MSE + HF L1 reconstruction and the VQ losses of a VQVAE forward pass."""
+    return sum(out.recons_loss.values()) + sum(v["loss"].sum() for v in out.vq_losses.values())
+
+
 def batches(n: int, batch_size: int, generator: torch.Generator):
     """Endless shuffled mini-batches of indices (the last partial batch of an epoch is kept)."""
     while True:
@@ -51,30 +75,20 @@ def main() -> None:
     length = x.shape[-1]
     t0 = time.perf_counter()
 
-    vqvae = VQVAE(in_channels=1, input_length=length, n_fft=4, init_dim=4, hid_dim=128, downsampled_width_l=8,
-                  downsampled_width_h=32, encoder_n_resnet_blocks=2, decoder_n_resnet_blocks=2, codebook_size_l=1024,
-                  codebook_size_h=1024, kmeans_init=True, codebook_dim=8)
+    vqvae = readme_vqvae(length)
     opt = torch.optim.AdamW(vqvae.parameters(), lr=1e-3, weight_decay=1e-5)
     vqvae.train()
     it = batches(len(x), a.batch_size, gen)
     for _ in range(a.stage1_steps):
         out = vqvae(x[next(it)])
-        loss = sum(out.recons_loss.values()) + sum(v["loss"].sum() for v in out.vq_losses.values())
+        loss = stage1_loss(out)
         opt.zero_grad()
         loss.backward()
         opt.step()
     stage1_s = time.perf_counter() - t0
     vqvae.eval()
 
-    def prior_cfg(hidden, layers, heads):
-        return PriorModelConfig(hidden_dim=hidden, n_layers=layers, heads=heads, ff_mult=1, use_rmsnorm=True,
-                                p_unconditional=0.2, model_dropout=0.3, emb_dropout=0.3)
-
-    maskgit = MaskGIT(vqvae=vqvae, lf_choice_temperature=10.0, hf_choice_temperature=0.0, lf_num_sampling_steps=10,
-                      hf_num_sampling_steps=10, lf_codebook_size=1024, hf_codebook_size=1024,
-                      transformer_embedding_dim=128, lf_prior_model_config=prior_cfg(128, 4, 2),
-                      hf_prior_model_config=prior_cfg(32, 1, 1), classifier_free_guidance_scale=1.0,
-                      n_classes=n_classes)
+    maskgit = readme_maskgit(vqvae, n_classes)
     popt = torch.optim.AdamW([p for p in maskgit.parameters() if p.requires_grad], lr=1e-3, weight_decay=1e-5)
     for _ in range(a.stage2_steps):
         maskgit.train()
