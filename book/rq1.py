@@ -42,13 +42,12 @@ from tsvq import book, experiments, plots, report
 from tsvq.book import results_path
 from tsvq.experiments import STAGE1_SETTINGS, grid_rows, read_table
 from tsvq.probe import codebook_stats, embed_2d, pooled_features
-from tsvq.train import n_epochs
 
 ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
 tests = report.compare_family(stage1, report.RQ1_METRICS)
 Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
-         f"{ds.meta.n_classes} classes. Profile `{profile}`: {n_epochs(cfg.stage1, len(ds.x_train))} epochs, "
+         f"{ds.meta.n_classes} classes. Profile `{profile}`: {book.stage1_length(cfg, len(ds.x_train))}, "
          f"codebook {cfg.tokenizer.codebook_size} × {cfg.tokenizer.hidden_dim}; {n_seeds}.")
 
 
@@ -199,8 +198,8 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 #
 # The thesis' SSL weights (1 for Barlow Twins, 0.01 for VICReg and VIbCReg), projector width and
 # epochs were set for its own, much longer training. `selection.csv` holds further settings — another
-# SSL weight (`weight…`), projector width (`proj_dim…`) or number of stage-1 epochs
-# (`stage1_epochs…`) — scored without looking at TEST: KNN and SVM accuracy cross-validated
+# SSL weight (`weight…`), projector width (`proj_dim…`), number of stage-1 epochs
+# (`stage1_epochs…`) or step budget (`stage1_max_steps…`) — scored without looking at TEST: KNN and SVM accuracy cross-validated
 # (5 stratified folds) on TRAIN ∪ VAL, and the VAL reconstruction error. The search is run per dataset
 # with `tsvq.experiments.run_selection_grid`; the figure puts each setting's cross-validated KNN
 # accuracy against its reconstruction error. The grid above uses the thesis' weights throughout.
@@ -213,7 +212,8 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 # below are computed from `selection.csv` alone: for each SSL setting and length of training, which
 # SSL weight has the highest mean cross-validated accuracy, and what the validation numbers say about
 # the number of epochs (with the paired SSL − naive difference at each length, its interval and
-# verdict, Holm over those comparisons).
+# verdict, Holm over those comparisons). Last, the SSL setting the grid sends to stage 2 for this
+# dataset: the highest mean cross-validated KNN accuracy over the seeds every SSL setting ran.
 
 # %%
 selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
@@ -223,6 +223,12 @@ if selection.empty:
 else:
     for metric in ("cv_knn_accuracy", "cv_svm_accuracy"):
         display(Markdown(report.describe_selection(selection, metric)))
+    chosen = report.val_chosen(selection)
+    display(Markdown(
+        f"The SSL setting chosen on validation data for stage 2: **{chosen['setting'].iloc[0]}** (mean "
+        f"cross-validated KNN accuracy {chosen['cv_knn_accuracy'].iloc[0]:.3f} over {chosen['seeds'].iloc[0]} "
+        "seeds)." if not chosen.empty else
+        "No SSL setting is chosen yet: not every SSL setting has a validation row on common seeds."))
     display(book.table(report.summarize(selection, ["cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"],
                                         cells_only=True)))
 

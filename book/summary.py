@@ -44,6 +44,7 @@ stage1 = report.with_recon_loss(collect_current(results_dir, "stage1.csv", data_
 stage2 = collect_current(results_dir, "stage2.csv", data_dir)
 anchors = collect_current(results_dir, "reference_quality.csv", data_dir)
 peer = collect_current(results_dir, "peer.csv", data_dir)
+selection = collect_current(results_dir, "selection.csv", data_dir)
 thesis = report.thesis_table()
 
 # %% [markdown]
@@ -73,6 +74,34 @@ else:
         "CAS of the SSL tokenizer's samples (colour: prior). Filled: supported, half-filled: suggestive, hollow: "
         "no evidence or a single seed; an interval wider than the panel runs past its edge.",
         intro="{ref} draws every paired difference to the naive tokenizer, dataset by dataset."))
+
+# %% [markdown]
+# ## The headline: the SSL tokenizer a user would choose, against naive
+#
+# A user of NC-VQVAE picks one SSL setting per dataset; tsvq picks it the way the grid does, on
+# validation data only: the setting with the highest mean cross-validated KNN accuracy on TRAIN ∪ VAL
+# (`selection.csv`; ties go to the first setting in the grid's order). That setting's TEST numbers minus
+# the naive tokenizer's, per dataset (paired on the seeds), are then summarised over datasets: the
+# median difference with its distribution-free 95 % interval (order statistics; it needs at least 6
+# datasets), win / tie / loss counts (a tie when the dataset's paired interval contains 0) and the
+# Wilcoxon signed-rank p-value. The stage-2 rows use the prior runs of that setting, where the grid ran
+# them (`tsvq grid --stages 2 --settings naive val-best`).
+
+# %%
+chosen = report.val_chosen(selection)
+if chosen.empty:
+    display(Markdown("No dataset has a complete validation search yet (every SSL setting's `selection.csv` "
+                     "rows on common seeds; `tsvq grid --stages 1` writes them)."))
+else:
+    display(Markdown("The SSL setting chosen on VAL, per dataset: " + "; ".join(
+        f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seeds)" for r in chosen.itertuples()) + "."))
+    top = report.headline(stage1, stage2, selection)
+    if not top.empty:
+        display(book.table(top.set_index(["profile", "metric", "prior"]), drop_constant=()))
+        display(Markdown(report.markdown_list(
+            [line for (m, prior), part in top.groupby(["metric", "prior"], sort=False)
+             for line in report.describe_across(part.drop(columns=["metric", "better"] + ["prior"] * (prior == "–"))
+                                                .assign(setting=report.VAL_CHOSEN), m)])))
 
 # %% [markdown]
 # ## The seven tokenizers ranked across datasets

@@ -12,10 +12,15 @@ file are not run again).
   and 1000-epoch settings, and the thesis' network at 50 epochs (seed 0), are also scored on validation
   data in ``selection.csv``.
 
+- The stage-1 step budget of the large datasets (``--budget DATASET STEPS...``): the naive and VIbCReg-slice
+  tokenizers trained for each number of steps (``stage1_max_steps``) and scored on validation data only,
+  seed 0, 1 thread, in the dataset's ``selection.csv``. Run: ``--budget ElectricDevices 500 1000 2000`` and
+  ``--budget FordA 500 1000``.
+
 CPU results are bit-identical for one seed only at one thread count, hence the explicit counts; every row
 records the count it was trained with (``torch_threads``), where the file has that column.
 
-    .venv/bin/python scripts/investigations.py [--data-dir ../shared/datasets/UCR]
+    .venv/bin/python scripts/investigations.py [--data-dir ../shared/datasets/UCR] [--budget DATASET STEPS...]
 """
 from __future__ import annotations
 
@@ -47,7 +52,15 @@ WIDER = [("none", "none", {"tokenizer_hidden_dim": 64, "tokenizer_n_res_blocks":
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=None)
+    ap.add_argument("--budget", nargs="+", metavar="DATASET STEPS", default=None,
+                    help="only the stage-1 step-budget search of one dataset, at these step counts")
     a = ap.parse_args()
+    if a.budget:
+        torch.set_num_threads(1)
+        name, steps = a.budget[0], [int(s) for s in a.budget[1:]]
+        budget = [(ssl, aug, {"stage1_max_steps": n}) for n in steps for ssl, aug in (("none", "none"), ("vibcreg", "slice"))]
+        run_selection_grid(load_ucr(name, a.data_dir), profile="cpu", seeds=[0], settings=budget)
+        return
     ecg = load_ucr("ECG5000", a.data_dir)
     default_threads = torch.get_num_threads()
 

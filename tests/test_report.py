@@ -305,6 +305,47 @@ def test_across_datasets_wilcoxon_median_and_win_tie_loss():
     assert math.isnan(one.p_value) and one.note.startswith("n/a")
 
 
+def test_median_interval_has_at_least_its_coverage_and_needs_six_values():
+    from scipy.stats import binom
+
+    assert report.median_interval(range(6)) == (0.0, 5.0)  # P(all 6 on one side) = 2/64 < 5 %
+    assert all(math.isnan(v) for v in report.median_interval(range(5)))  # 2/32 > 5 %: undefined
+    lo, hi = report.median_interval(np.arange(20.0))
+    assert (lo, hi) == (5.0, 14.0)  # x_(6), x_(15): the coverage 1 − 2·P(B ≤ 5) ≥ 95 %, k = 7 would fall short
+    assert 1 - 2 * binom.cdf(5, 20, 0.5) >= 0.95 > 1 - 2 * binom.cdf(6, 20, 0.5)
+    rng = np.random.default_rng(0)  # coverage of the true median 0 over many samples
+    hits = [lo <= 0 <= hi for lo, hi in (report.median_interval(rng.standard_normal(15)) for _ in range(2000))]
+    assert np.mean(hits) >= 0.94
+
+
+def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
+    from tsvq.experiments import STAGE1_SETTINGS
+    from tsvq.identity import Setting
+
+    names = [Setting(*s).name for s in STAGE1_SETTINGS[1:]]
+    sel, tables = [], []
+    for i, ds in enumerate("ABCDEFG"):
+        # VAL prefers vibcreg-warp everywhere; on TEST barlowtwins-gauss is far better, vibcreg-warp +0.02 to +0.08
+        sel += [dict(dataset=ds, profile="cpu", seed=s, setting=n, cv_knn_accuracy=0.9 if n == "vibcreg-warp" else 0.5)
+                for s in range(3) for n in names]
+        diffs = {n: [0.0, 0.001, -0.001] for n in names}
+        diffs["barlowtwins-gauss"] = [0.3, 0.31, 0.29]
+        diffs["vibcreg-warp"] = [0.01 * (i + 2)] * 2 + [0.01 * (i + 2) + 0.002]
+        tables.append(_runs(diffs, dataset=ds, profile="cpu"))
+    sel = pd.DataFrame(sel)
+    chosen = report.val_chosen(sel)
+    assert set(chosen.setting) == {"vibcreg-warp"} and len(chosen) == 7 and (chosen.seeds == 3).all()
+    top = report.headline(pd.concat(tables), pd.DataFrame(), sel, stage1_metrics=("knn_accuracy",))
+    r = top.iloc[0]
+    assert (r.metric, r.datasets, r.wins, r.ties, r.losses) == ("knn_accuracy", 7, 7, 0, 0)
+    assert r.median_difference == pytest.approx(0.05, abs=1e-3) and r.median_ci_low < 0.05 < r.median_ci_high
+    assert r.p_value == pytest.approx(2 / 2 ** 7)  # exact two-sided Wilcoxon, all 7 positive
+    incomplete = sel[~((sel.dataset == "A") & (sel.setting == "vibcreg-gauss") & (sel.seed == 2))]
+    # A's seed 2 lacks one setting: A is chosen on seeds 0 and 1 only
+    assert report.val_chosen(incomplete).set_index("dataset").loc["A", "seeds"] == 2
+    assert report.val_chosen(incomplete[incomplete.setting != "vibcreg-gauss"]).empty
+
+
 def _stage2(entropy: bool):
     rows = []
     for seed in range(5):

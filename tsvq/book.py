@@ -364,6 +364,23 @@ def seeds_text(seeds) -> str:
     return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 
 
+def stage1_length(cfg, n_train: int) -> str:
+    """"500 epochs of 4 steps": how long a tokenizer of this profile trains on a TRAIN split of ``n_train``, and
+    which bound set it (the profile's ``min_steps`` for a small dataset, its step budget for a large one)."""
+    from .train import n_epochs
+
+    c = cfg.stage1
+    spe = max(1, -(-n_train // c.batch_size))
+    epochs = n_epochs(c, n_train)
+    text = f"{epochs} stage-1 epochs of {spe} step{'s' if spe != 1 else ''}"
+    if epochs < c.epochs:
+        return text + (f" (the profile's budget of {c.max_steps} steps binds: its {c.epochs} epochs would take "
+                       f"{c.epochs * spe})")
+    if epochs > c.epochs:
+        return text + f" (at least {c.min_steps} steps: more than the profile's {c.epochs} epochs)"
+    return text
+
+
 def setup(dataset: str, profile: str, seeds, data_dir=None):
     """The preamble of a dataset's chapter: ``(ds, cfg, n_seeds)``, the data (one VAL split for every seed: the
     seeds vary the models, not the data), the profile's configuration and :func:`seeds_text`."""

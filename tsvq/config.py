@@ -18,7 +18,7 @@ SAMPLINGS = ("gumbel", "inverse_cdf")
 PRECISIONS = ("fp32", "bf16")
 # Fields added after results were recorded: at these values they are left out of every hash and cache key,
 # so that the runs they do not change keep their identity.
-KEYLESS_DEFAULTS = {"precision": "fp32", "patience": 0.0, "fcn_precision": "fp32", "sampling": "gumbel"}
+KEYLESS_DEFAULTS = {"max_steps": 0, "precision": "fp32", "patience": 0.0, "fcn_precision": "fp32", "sampling": "gumbel"}
 CODEBOOK_INITS = ("random", "data")
 
 
@@ -80,6 +80,7 @@ class TrainConfig:
     val_every: int = 10  # epochs between validation passes
     ckpt_every: int = 50  # epochs between resumable checkpoints
     min_steps: int = 0  # small datasets train for more epochs until this many optimiser steps are taken
+    max_steps: int = 0  # large datasets train for fewer epochs, the fewest that take this many steps; 0: no cap
     precision: str = "fp32"  # "bf16": mixed-precision training steps (torch.autocast); validation stays float32
     # early stopping, with best-VAL weights kept (stage 2): stop once the best validated epoch lies more than
     # this fraction of the planned epochs behind; 0 never stops early

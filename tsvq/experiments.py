@@ -218,23 +218,38 @@ VAL_BEST = "val-best"
 SELECTION_METRIC = "cv_knn_accuracy"  # what chooses the SSL setting that goes to stage 2
 
 
+def val_best(selection: pd.DataFrame, seeds=None, *,
+             metric: str = SELECTION_METRIC) -> tuple[str | None, list[int], list[str]]:
+    """The SSL setting of the stage-1 grid with the highest mean ``metric`` (cross-validated on TRAIN ∪ VAL,
+    never TEST) over ``seeds`` in the rows of one dataset and profile of ``selection.csv``, and the
+    (setting, seed) pairs that are missing; no setting while any is. ``seeds=None``: the seeds on which every
+    SSL setting has a row. Returns (setting, seeds used, missing)."""
+    names = [Setting(*s).name for s in STAGE1_SETTINGS if s[0] != "none"]
+    sel = selection[selection["setting"].isin(names)] if not selection.empty else selection
+    have = set(zip(sel["setting"], sel["seed"])) if not sel.empty else set()
+    if seeds is None:
+        seeds = sorted(s for s in {s for _, s in have} if all((n, s) in have for n in names))
+        if not seeds:
+            return None, [], ["no seed with a row for every SSL setting"]
+    missing = [f"{n} seed {s}" for n in names for s in seeds if (n, s) not in have]
+    if missing:
+        return None, list(seeds), missing
+    means = sel[sel["seed"].isin(list(seeds))].groupby("setting")[metric].mean()
+    return str(means.idxmax()), list(seeds), []
+
+
 def val_best_setting(ds: UCRDataset, *, profile: str, seeds, results_dir="results",
                      metric: str = SELECTION_METRIC) -> Setting:
-    """The SSL setting of the stage-1 grid with the highest mean ``metric`` (cross-validated on TRAIN ∪ VAL,
-    never TEST) over ``seeds``, from the current rows of ``selection.csv``; every SSL setting needs a row for
-    every seed."""
+    """:func:`val_best` on the current rows of ``selection.csv`` of ``ds`` over ``seeds``; every SSL setting
+    needs a row for every seed."""
     path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
     sel = current_rows(load_table(path, table_keys("selection.csv")), ds)
-    names = [Setting(*s).name for s in STAGE1_SETTINGS if s[0] != "none"]
-    sel = sel[sel["setting"].isin(names) & sel["seed"].isin(list(seeds))] if not sel.empty else sel
-    have = set(zip(sel["setting"], sel["seed"])) if not sel.empty else set()
-    missing = [f"{n} seed {s}" for n in names for s in seeds if (n, s) not in have]
+    name, _, missing = val_best(sel, list(seeds), metric=metric)
     if missing:
         raise ValueError(f"{ds.meta.name} ({profile}): no selection row for {', '.join(missing[:6])}"
                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
                          + ": run the stage-1 grid (tsvq grid --stages 1) first")
-    means = sel.groupby("setting")[metric].mean()
-    return Setting.parse(str(means.idxmax()))
+    return Setting.parse(name)
 
 
 def selection_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True, folds: int = 5):

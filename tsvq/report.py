@@ -345,13 +345,14 @@ def across_datasets(df: pd.DataFrame, metric: str, *, higher_is_better: bool, ba
     datasets the median difference, the Wilcoxon signed-rank p-value of the per-dataset differences
     (``scipy.stats.wilcoxon``; NaN with fewer than two datasets or all differences 0) and win / tie /
     loss counts: a win is a dataset whose interval lies wholly on the better side of 0, a loss wholly
-    on the worse side, a tie one whose interval contains 0 or is undefined (one seed). Datasets
-    without the baseline are left out.
+    on the worse side, a tie one whose interval contains 0 or is undefined (one seed); the median's
+    distribution-free 95 % interval (:func:`median_interval`). Datasets without the baseline are left out.
     """
     from scipy.stats import wilcoxon
 
     groups = [c for c in ("profile",) if c in df.columns] + _by(within)
-    cols = groups + [by, "datasets", "median_difference", "wins", "ties", "losses", "p_value", "note"]
+    cols = groups + [by, "datasets", "median_difference", "median_ci_low", "median_ci_high", "wins", "ties", "losses",
+                     "p_value", "note"]
     if df.empty or metric not in df.columns or "dataset" not in df.columns:
         return pd.DataFrame(columns=cols)
     t = paired_test(df, metric, baseline=baseline, by=by, within=groups + ["dataset"]).dropna(subset=["difference"])
@@ -368,18 +369,101 @@ def across_datasets(df: pd.DataFrame, metric: str, *, higher_is_better: bool, ba
             note = "n/a: every difference is 0"
         else:
             p = float(wilcoxon(d).pvalue)
+        lo, hi = median_interval(d)
         rows.append({**dict(zip(groups + [by], key)), "datasets": len(d), "median_difference": float(np.median(d)),
-                     "wins": int(good.sum()), "ties": int(len(d) - good.sum() - bad.sum()),
+                     "median_ci_low": lo, "median_ci_high": hi, "wins": int(good.sum()), "ties": int(len(d) - good.sum() - bad.sum()),
                      "losses": int(bad.sum()), "p_value": p, "note": note})
     return pd.DataFrame(rows, columns=cols)
 
 
+def median_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The distribution-free interval of a median from order statistics: ``[x_(k), x_(n+1-k)]`` with the
+    largest k for which a Binomial(n, 1/2) puts at most (1 − level) / 2 below k, so the coverage is at least
+    ``level``. NaN when no such k exists (fewer than 6 values at 95 %)."""
+    from scipy.stats import binom
+
+    x = np.sort(np.asarray(values, float))
+    x = x[~np.isnan(x)]
+    n, alpha = len(x), (1 - level) / 2
+    k = 0
+    while k + 1 <= n // 2 and binom.cdf(k, n, 0.5) <= alpha:  # P(B <= k) = P(median below x_(k+1))
+        k += 1
+    return (float(x[k - 1]), float(x[n - k])) if k else (float("nan"), float("nan"))
+
+
+VAL_CHOSEN = "VAL-chosen SSL"
+
+
+def val_chosen(selection: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and profile, the SSL setting the grid sends to stage 2 (:func:`tsvq.experiments.val_best`:
+    highest mean cross-validated KNN accuracy on TRAIN ∪ VAL over the seeds every SSL setting ran; never a
+    TEST number), with those seeds; datasets whose validation search is incomplete are left out."""
+    from .experiments import SELECTION_METRIC, val_best
+
+    cols = ["dataset", "profile", "setting", "seeds", SELECTION_METRIC]
+    if selection.empty:
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for (ds, prof), part in selection.groupby(["dataset", "profile"], sort=True):
+        name, seeds, _ = val_best(part)
+        if name is not None:
+            mine = part[(part["setting"] == name) & part["seed"].isin(seeds)]
+            rows.append({"dataset": ds, "profile": prof, "setting": name, "seeds": len(seeds),
+                         SELECTION_METRIC: float(mine[SELECTION_METRIC].mean())})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def with_val_chosen(df: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """The naive rows and the rows of each dataset's VAL-chosen setting relabelled :data:`VAL_CHOSEN`, for
+    the datasets with a choice: the across-datasets comparison of "the SSL tokenizer a user would pick"."""
+    if df.empty or chosen.empty:
+        return df.iloc[0:0]
+    pick = chosen[["dataset", "profile", "setting"]].rename(columns={"setting": "_chosen"})
+    df = df.merge(pick, on=["dataset", "profile"])
+    out = pd.concat([df[df["setting"] == "naive"], df[df["setting"] == df["_chosen"]].assign(setting=VAL_CHOSEN)])
+    return out.drop(columns="_chosen").reset_index(drop=True)
+
+
+def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame, *,
+             stage1_metrics=("knn_accuracy", "svm_accuracy", "test_time_mse"),
+             stage2_metrics=("fid", "kid", "cas")) -> pd.DataFrame:
+    """The book's answer across datasets: the VAL-chosen SSL setting against naive (:func:`with_val_chosen`),
+    per metric (and prior), by :func:`across_datasets` (median difference with its interval, win / tie /
+    loss, Wilcoxon p)."""
+    chosen = val_chosen(selection)
+    parts = []
+    for table, metrics, within in [(stage1, stage1_metrics, ()), (stage2, stage2_metrics, ("prior",))]:
+        t = with_val_chosen(table, chosen)
+        for m in metrics:
+            higher = {**RQ1_METRICS, **RQ4_METRICS}.get(m)
+            if t.empty or m not in t or higher is None:
+                continue
+            a = across_datasets(t, m, higher_is_better=higher, within=within)
+            parts.append(a[a["setting"] == VAL_CHOSEN].drop(columns="setting").assign(
+                metric=m, better="higher" if higher else "lower"))
+    if not parts:
+        return pd.DataFrame()
+    out = pd.concat(parts, ignore_index=True)
+    if "prior" not in out:
+        out["prior"] = None
+    out["prior"] = out["prior"].fillna("–")
+    first = ["profile", "metric", "prior", "better"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
 def describe_across(table: pd.DataFrame, metric: str, *, by: str = "setting", baseline: str = "naive") -> list[str]:
-    """One sentence per row of :func:`across_datasets`: median difference, win/tie/loss, Wilcoxon p."""
-    keys = [c for c in table.columns if c not in (by, "datasets", "median_difference", "wins", "ties", "losses",
-                                                   "p_value", "note")]
+    """One sentence per row of :func:`across_datasets`: median difference (and its interval, where defined),
+    win/tie/loss, Wilcoxon p."""
+    stats = (by, "datasets", "median_difference", "median_ci_low", "median_ci_high", "wins", "ties", "losses",
+             "p_value", "note")
+    keys = [c for c in table.columns if c not in stats]
+
+    def interval(r):
+        lo, hi = r.get("median_ci_low", float("nan")), r.get("median_ci_high", float("nan"))
+        return "" if pd.isna(lo) else f" [{_f(lo, True)}, {_f(hi, True)}]"
+
     return [", ".join(f"{k} {r[k]}" for k in keys) + f": `{metric}`, {r[by]} − {baseline} over {r['datasets']} "
-            f"dataset{'s' if r['datasets'] != 1 else ''}: median {_f(r['median_difference'], True)}; "
+            f"dataset{'s' if r['datasets'] != 1 else ''}: median {_f(r['median_difference'], True)}{interval(r)}; "
             f"{r['wins']} better, {r['ties']} tied (95 % interval containing 0 or undefined), {r['losses']} worse; "
             f"Wilcoxon p {_p(r['p_value'])}" + (f" ({r['note']})" if r["note"] else "")
             for r in table.to_dict("records")]
@@ -543,11 +627,14 @@ def parse_setting(name: str) -> dict:
 
 def selection_variants(selection: pd.DataFrame) -> pd.DataFrame:
     """``selection.csv`` with ``base`` (the grid setting), ``weight`` ("thesis" for the thesis' weight) and
-    ``other`` (any further option, e.g. ``proj_dim1024``; "" for none) read from the setting names."""
+    ``other`` (any further option, e.g. ``proj_dim1024``; "" for none) read from the setting names. The
+    length of training (``stage1_epochs``, ``stage1_max_steps``) is not an option here: the ``epochs``
+    column holds it."""
     parsed = [parse_setting(s) for s in selection["setting"]]
     return selection.assign(
         base=[p["base"] for p in parsed], weight=[p.get("weight", "thesis") for p in parsed],
-        other=["-".join(f"{k}{v}" for k, v in p.items() if k not in ("base", "weight", "stage1_epochs"))
+        other=["-".join(f"{k}{v}" for k, v in p.items() if k not in ("base", "weight", "stage1_epochs",
+                                                                       "stage1_max_steps"))
                for p in parsed])
 
 

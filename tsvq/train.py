@@ -49,9 +49,13 @@ def _set_rng_state(state: dict, gen: torch.Generator) -> None:
 
 
 def n_epochs(train_cfg: TrainConfig, n_train: int) -> int:
-    """Epochs to run: ``epochs``, or more when a small dataset needs them to reach ``min_steps`` steps."""
+    """Epochs to run: ``epochs``, or more when a small dataset needs them to reach ``min_steps`` steps, or
+    fewer when a large one reaches ``max_steps`` (if set) before: the fewest whole epochs that take that many."""
     steps_per_epoch = max(1, -(-n_train // train_cfg.batch_size))
-    return max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
+    epochs = max(train_cfg.epochs, -(-train_cfg.min_steps // steps_per_epoch))
+    if train_cfg.max_steps:
+        epochs = min(epochs, max(1, -(-train_cfg.max_steps // steps_per_epoch)))
+    return epochs
 
 
 def fit(
@@ -219,9 +223,10 @@ def _fields(obj, drop=()) -> dict:
 
 
 def _train_fields(train_cfg: TrainConfig, n_train: int) -> dict:
-    """What of a TrainConfig changes the weights: ``ckpt_every`` does not; ``epochs`` and ``min_steps`` only
-    through the number of epochs run."""
-    return {"epochs": n_epochs(train_cfg, n_train), **_fields(train_cfg, drop=("epochs", "min_steps", "ckpt_every"))}
+    """What of a TrainConfig changes the weights: ``ckpt_every`` does not; ``epochs``, ``min_steps`` and
+    ``max_steps`` only through the number of epochs run."""
+    return {"epochs": n_epochs(train_cfg, n_train),
+            **_fields(train_cfg, drop=("epochs", "min_steps", "max_steps", "ckpt_every"))}
 
 
 def tokenizer_key(ds: UCRDataset, cfg: Config, seed: int) -> tuple:
