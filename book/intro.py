@@ -22,8 +22,11 @@
 # Computed when this page was executed from every result table under `results/` (current configuration only),
 # with the tests of each chapter: the mean paired difference to the naive tokenizer over the seeds, its 95 %
 # interval and the verdict word of the book's rule, **supported** (Holm-corrected p < 0.05 and the interval
-# excludes 0), **suggestive** (only the uncorrected p < 0.05) or **no evidence**. Each chapter gives the
-# evidence; the *Summary* draws every difference in one figure.
+# excludes 0), **suggestive** (only the uncorrected p < 0.05) or **no evidence**. First, across datasets: for
+# each dataset the SSL setting chosen on validation data (never TEST) against naive, summarised by the
+# median difference (with its distribution-free interval from 6 datasets on), win / tie / loss counts and
+# the Wilcoxon signed-rank p-value. Each chapter gives the evidence; the *Summary* draws every difference in
+# one figure.
 
 # %% tags=["parameters"]
 dataset = "GunPoint"

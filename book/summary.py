@@ -98,10 +98,7 @@ else:
     top = report.headline(stage1, stage2, selection)
     if not top.empty:
         display(book.table(top.set_index(["profile", "metric", "prior"]), drop_constant=()))
-        display(Markdown(report.markdown_list(
-            [line for (m, prior), part in top.groupby(["metric", "prior"], sort=False)
-             for line in report.describe_across(part.drop(columns=["metric", "better"] + ["prior"] * (prior == "–"))
-                                                .assign(setting=report.VAL_CHOSEN), m)])))
+        display(Markdown(report.markdown_list(report.headline_lines(top))))
 
 # %% [markdown]
 # ## The seven tokenizers ranked across datasets

@@ -340,6 +340,11 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     assert (r.metric, r.datasets, r.wins, r.ties, r.losses) == ("knn_accuracy", 7, 7, 0, 0)
     assert r.median_difference == pytest.approx(0.05, abs=1e-3) and r.median_ci_low < 0.05 < r.median_ci_high
     assert r.p_value == pytest.approx(2 / 2 ** 7)  # exact two-sided Wilcoxon, all 7 positive
+    s1 = pd.concat(tables)
+    s1["aug"] = [Setting.parse(n).aug for n in s1.setting]
+    text = report.tldr(s1, pd.DataFrame(), sel).split("**RQ1")[0]
+    assert "VAL-chosen SSL − naive over 7 datasets: median +0.0507 [+0.0207, +0.0807]" in text and "7 better, 0 tied" in text
+    assert "Across datasets" not in report.tldr(s1, pd.DataFrame())
     incomplete = sel[~((sel.dataset == "A") & (sel.setting == "vibcreg-gauss") & (sel.seed == 2))]
     # A's seed 2 lacks one setting: A is chosen on seeds 0 and 1 only
     assert report.val_chosen(incomplete).set_index("dataset").loc["A", "seeds"] == 2

@@ -1025,10 +1025,18 @@ def limitations(stage1: pd.DataFrame, stage2: pd.DataFrame) -> list[str]:
     return lines
 
 
-def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame) -> str:
+def headline_lines(top: pd.DataFrame) -> list[str]:
+    """:func:`describe_across` sentences for the rows of :func:`headline` (the prior named for stage 2)."""
+    return [line for (m, prior), part in top.groupby(["metric", "prior"], sort=False)
+            for line in describe_across(part.drop(columns=["metric", "better"] + ["prior"] * (prior == "–"))
+                                        .assign(setting=VAL_CHOSEN), m)]
+
+
+def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame | None = None) -> str:
     """The five answers in brief, as markdown: per research question one line per dataset and profile, each
     computed by the same test family as that question's chapter (:func:`finding_lines`), with the verdict words
-    of the rule. Datasets with fewer than two seeds shared with the naive tokenizer are said to have no test."""
+    of the rule. Datasets with fewer than two seeds shared with the naive tokenizer are said to have no test.
+    With ``selection``, first the answer across datasets (:func:`headline`)."""
 
     def per_dataset(table: pd.DataFrame, lines_of) -> list[str]:
         out = []
@@ -1071,6 +1079,11 @@ def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame) -> str:
         ("RQ5 — the full 2 × 2 of tokenizer and prior", stage2, rq5),
     ]
     out = []
+    top = headline(stage1, stage2, selection) if selection is not None else pd.DataFrame()
+    if not top.empty:
+        out.append("**Across datasets — the SSL setting chosen on VAL for each dataset, against naive**\n")
+        out += [f"- {line}" for line in headline_lines(top)]
+        out.append("")
     for title, table, fn in sections:
         out.append(f"**{title}**\n")
         out += [f"- {line}" for line in per_dataset(table, fn)]
