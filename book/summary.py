@@ -48,10 +48,45 @@ selection = collect_current(results_dir, "selection.csv", data_dir)
 thesis = report.thesis_table()
 
 # %% [markdown]
-# ## SSL against naive, dataset by dataset
+# ## The headline: the SSL tokenizer a user would choose, against naive
 #
-# The headline of the book in one figure: for every dataset and profile, each SSL tokenizer minus the
-# naive one, paired on the seeds both ran with, with the 95 % t-interval of the mean difference and
+# A user of NC-VQVAE picks one SSL setting per dataset; tsvq picks it the way the grid does, on
+# validation data only: the setting with the highest mean cross-validated KNN accuracy on TRAIN ∪ VAL
+# (`selection.csv`; ties go to the first setting in the grid's order). That setting's TEST numbers minus
+# the naive tokenizer's, per dataset (paired on the seeds), are then summarised over datasets: the
+# median difference with its distribution-free 95 % interval (order statistics; it needs at least 6
+# datasets), win / tie / loss counts (a tie when the dataset's paired interval contains 0) and the
+# Wilcoxon signed-rank p-value. The stage-2 rows use the prior runs of that setting, where the grid ran
+# them (`tsvq grid --stages 2 --settings naive val-best`). The figure draws the per-dataset differences
+# behind these numbers, with each chapter's verdict (Holm over the chapter's whole family).
+
+# %%
+chosen = report.val_chosen(selection)
+if chosen.empty:
+    display(Markdown("No dataset has a complete validation search yet (every SSL setting's `selection.csv` "
+                     "rows on common seeds; `tsvq grid --stages 1` writes them)."))
+else:
+    display(Markdown("The SSL setting chosen on VAL, per dataset: " + "; ".join(
+        f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seeds)" for r in chosen.itertuples()) + "."))
+    top = report.headline(stage1, stage2, selection)
+    if not top.empty:
+        display(book.table(top.set_index(["profile", "metric", "prior"]), drop_constant=()))
+        display(Markdown(report.markdown_list(report.headline_lines(top))))
+    picked = report.only_val_chosen(report.overview_tests(stage1, stage2), chosen)
+    if not picked.empty:
+        display(book.figure(
+            plots.plot_overview(picked), "headline",
+            "The SSL setting chosen on VAL for each dataset (colour) minus the naive tokenizer: mean paired "
+            "difference over the shared seeds with its 95 % t-interval; top: TEST KNN and SVM accuracy and TEST "
+            "reconstruction MSE, bottom: FID, KID and CAS of its samples under each prior (colour: prior). "
+            "Filled: supported, half-filled: suggestive, hollow: no evidence or a single seed.",
+            intro="{ref} shows the differences dataset by dataset."))
+
+# %% [markdown]
+# ## Every SSL setting against naive, dataset by dataset
+#
+# The same comparison for all six SSL settings, not only the chosen one: for every dataset and profile,
+# each SSL tokenizer minus the naive one, paired on the seeds both ran with, with the 95 % t-interval of the mean difference and
 # the verdict of the chapter's rule (Holm over that chapter's family for the dataset). Top: the
 # tokenizers (RQ1); bottom: the samples of the SSL tokenizer's prior against the naive tokenizer's,
 # under each prior (RQ4). A point right of the dashed line is higher than naive; for accuracy and
@@ -74,31 +109,6 @@ else:
         "CAS of the SSL tokenizer's samples (colour: prior). Filled: supported, half-filled: suggestive, hollow: "
         "no evidence or a single seed; an interval wider than the panel runs past its edge.",
         intro="{ref} draws every paired difference to the naive tokenizer, dataset by dataset."))
-
-# %% [markdown]
-# ## The headline: the SSL tokenizer a user would choose, against naive
-#
-# A user of NC-VQVAE picks one SSL setting per dataset; tsvq picks it the way the grid does, on
-# validation data only: the setting with the highest mean cross-validated KNN accuracy on TRAIN ∪ VAL
-# (`selection.csv`; ties go to the first setting in the grid's order). That setting's TEST numbers minus
-# the naive tokenizer's, per dataset (paired on the seeds), are then summarised over datasets: the
-# median difference with its distribution-free 95 % interval (order statistics; it needs at least 6
-# datasets), win / tie / loss counts (a tie when the dataset's paired interval contains 0) and the
-# Wilcoxon signed-rank p-value. The stage-2 rows use the prior runs of that setting, where the grid ran
-# them (`tsvq grid --stages 2 --settings naive val-best`).
-
-# %%
-chosen = report.val_chosen(selection)
-if chosen.empty:
-    display(Markdown("No dataset has a complete validation search yet (every SSL setting's `selection.csv` "
-                     "rows on common seeds; `tsvq grid --stages 1` writes them)."))
-else:
-    display(Markdown("The SSL setting chosen on VAL, per dataset: " + "; ".join(
-        f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seeds)" for r in chosen.itertuples()) + "."))
-    top = report.headline(stage1, stage2, selection)
-    if not top.empty:
-        display(book.table(top.set_index(["profile", "metric", "prior"]), drop_constant=()))
-        display(Markdown(report.markdown_list(report.headline_lines(top))))
 
 # %% [markdown]
 # ## The seven tokenizers ranked across datasets

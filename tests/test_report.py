@@ -345,6 +345,8 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     text = report.tldr(s1, pd.DataFrame(), sel).split("**RQ1")[0]
     assert "VAL-chosen SSL − naive over 7 datasets: median +0.0507 [+0.0207, +0.0807]" in text and "7 better, 0 tied" in text
     assert "Across datasets" not in report.tldr(s1, pd.DataFrame())
+    picked = report.only_val_chosen(report.overview_tests(s1, pd.DataFrame()), chosen)
+    assert len(picked) == 7 and set(picked.setting) == {"vibcreg-warp"} and (picked.verdict == "supported").all()
     incomplete = sel[~((sel.dataset == "A") & (sel.setting == "vibcreg-gauss") & (sel.seed == 2))]
     # A's seed 2 lacks one setting: A is chosen on seeds 0 and 1 only
     assert report.val_chosen(incomplete).set_index("dataset").loc["A", "seeds"] == 2

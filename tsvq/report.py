@@ -424,6 +424,14 @@ def with_val_chosen(df: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_chosen").reset_index(drop=True)
 
 
+def only_val_chosen(tests: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
+    """The rows of per-dataset tests (e.g. :func:`overview_tests`, Holm over each chapter's whole family) for the
+    SSL setting chosen on VAL for their dataset (:func:`val_chosen`)."""
+    if tests.empty or chosen.empty:
+        return tests.iloc[0:0]
+    return tests.merge(chosen[["dataset", "profile", "setting"]], on=["dataset", "profile", "setting"])
+
+
 def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame, *,
              stage1_metrics=("knn_accuracy", "svm_accuracy", "test_time_mse"),
              stage2_metrics=("fid", "kid", "cas")) -> pd.DataFrame:
