@@ -145,7 +145,8 @@ else:
 #
 # One row per dataset and profile with results, then every dataset of the data folder that has none yet
 # (marked "–", not left out): its size, the seeds of the stage-1 grid, the tokenizer runs and the seeds
-# with all seven settings, the prior runs and priors, and the TimeVQVAE peer runs. A paired comparison
+# with all seven settings, the prior runs and priors, the TimeVQVAE peer runs, and the hours spent training
+# tokenizers and priors (as the result rows record them; evaluation not counted). A paired comparison
 # needs at least two seeds; the design asks for five where a conclusion rests on it.
 
 # %%

@@ -485,7 +485,9 @@ def test_coverage_lists_missing_datasets_and_counts_complete_seeds():
              "vibcreg-slice", "vibcreg-gauss"]
     s1 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=s, setting=n) for s in (0, 1) for n in names]
                       + [dict(dataset="GunPoint", profile="cpu", seed=2, setting="naive")])
-    s2 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=0, setting="naive", prior="token")])
+    s1["train_seconds"] = 360.0
+    s2 = pd.DataFrame([dict(dataset="GunPoint", profile="cpu", seed=0, setting="naive", prior="token",
+                            train_seconds=1800.0)])
     avail = [dict(name="GunPoint", n_train=50, n_test=150, length=150, n_classes=2, error=None),
              dict(name="Trace", n_train=100, n_test=100, length=275, n_classes=4, error=None),
              dict(name="Broken", error="cannot read")]
@@ -493,5 +495,6 @@ def test_coverage_lists_missing_datasets_and_counts_complete_seeds():
     gp = cov.loc[("GunPoint", "cpu")]
     assert gp["stage1_seeds"] == "0, 1, 2" and gp["tokenizer_runs"] == 15 and gp["seeds_with_all_7"] == 2
     assert gp["prior_runs"] == 1 and gp["priors"] == "token" and gp["peer_runs"] == "–" and gp["n_test"] == 150
+    assert gp["training_hours"] == 2.0  # 15 tokenizers × 6 min + one prior × 30 min
     assert cov.loc[("Trace", "–"), "tokenizer_runs"] == "–"  # shown as missing, not left out
     assert "Broken" not in cov.index.get_level_values("dataset")

@@ -780,7 +780,8 @@ def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | No
 
     Columns: the dataset's TRAIN / TEST sizes, length and classes (where ``available`` knows them), the seeds
     of the stage-1 grid, its tokenizer runs, the seeds with all seven settings, the stage-2 runs (settings ×
-    priors × seeds) and the peer runs; "–" where nothing ran.
+    priors × seeds), the peer runs and the hours spent training tokenizers and priors (``train_seconds`` of
+    the rows that record it; evaluation not counted); "–" where nothing ran.
     """
     from .experiments import STAGE1_SETTINGS
     from .identity import Setting
@@ -808,6 +809,8 @@ def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | No
         pe = (peer[(peer["dataset"] == d) & (peer["profile"] == p)]
               if peer is not None and not peer.empty and p else pd.DataFrame())
         r["peer_runs"] = len(pe) if not pe.empty else "–"
+        spent = [t["train_seconds"].sum() for t in (s1, s2) if not t.empty and "train_seconds" in t]
+        r["training_hours"] = round(sum(spent) / 3600, 2) if spent else "–"
         rows.append(r)
     return pd.DataFrame(rows).set_index(["dataset", "profile"]) if rows else pd.DataFrame()
 
