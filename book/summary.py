@@ -192,18 +192,20 @@ if not anchors.empty:
 # ## Across datasets
 #
 # Per profile and SSL setting (and prior, for stage 2): the per-dataset mean paired difference to the
-# naive tokenizer, summarised over datasets by its median, the Wilcoxon signed-rank p-value of those
-# differences (it needs several datasets: with four, no p-value falls below 0.125) and win / tie /
-# loss counts, a tie being a dataset whose paired 95 % interval contains 0 (or is undefined, with one
-# seed).
+# naive tokenizer, summarised over datasets by its median with a distribution-free 95 % interval (order
+# statistics; from 6 datasets on), the Wilcoxon signed-rank p-value of those differences (it needs several
+# datasets: with four, no p-value falls below 0.125), win / tie / loss counts, a tie being a dataset whose
+# paired 95 % interval contains 0 (or is undefined, with one seed), and the verdict of the book's rule with
+# Holm over the table (settings × metrics, and priors for stage 2).
 
 # %%
-for table, metrics, within in [(stage1, report.RQ1_METRICS, ()), (stage2, report.RQ4_METRICS, ("prior",))]:
-    for metric, higher in metrics.items():
-        if not table.empty and metric in table and higher is not None:
-            display(Markdown(f"**{plots.LABELS.get(metric, metric)}** ({'higher' if higher else 'lower'} is better)"))
-            display(book.table(report.across_datasets(table, metric, higher_is_better=higher, within=within),
-                               drop_constant=()))
+for title, table, metrics, within in [("Tokenizers (stage 1)", stage1, report.RQ1_METRICS, ()),
+                                      ("Samples (stage 2)", stage2, report.RQ4_METRICS, ("prior",))]:
+    across = report.across_family(table, metrics, within=within)
+    if not across.empty:
+        display(Markdown(f"**{title}**"))
+        display(book.table(across.set_index([c for c in ("profile", "metric", "prior", "setting") if c in across]),
+                           drop_constant=()))
 
 # %% [markdown]
 # ## Beside TimeVQVAE

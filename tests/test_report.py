@@ -303,6 +303,16 @@ def test_across_datasets_wilcoxon_median_and_win_tie_loss():
     assert (low.wins, low.ties, low.losses) == (1, 1, 3)
     one = across_datasets(df[df.dataset == "A"], "knn_accuracy", higher_is_better=True).iloc[0]
     assert math.isnan(one.p_value) and one.note.startswith("n/a")
+    # the family: Holm over settings × metrics, and no "supported" without the median's interval (< 6 datasets)
+    fam = report.across_family(pd.concat([df, df.assign(setting=df.setting.replace("ssl", "other"))]),
+                               {"knn_accuracy": True, "copy_rate": None})
+    assert len(fam) == 2 and set(fam.metric) == {"knn_accuracy"} and fam.median_ci_low.isna().all()
+    assert fam.p_holm.iloc[0] == pytest.approx(min(1, 2 * r.p_value)) and set(fam.verdict) == {"no evidence"}
+    more = pd.concat([df] + [_runs({"ssl": [0.05, 0.06, 0.055]}, dataset=f"X{i}", profile="cpu") for i in range(4)])
+    (row,) = report.across_family(more, {"knn_accuracy": True}).to_dict("records")
+    assert row["datasets"] == 9 and row["median_ci_low"] > 0 and row["p_holm"] < 0.05 and row["verdict"] == "supported"
+    assert "Holm p" in report.describe_across(pd.DataFrame([row]))[0] and "**supported**" in \
+        report.describe_across(pd.DataFrame([row]))[0]
 
 
 def test_median_interval_has_at_least_its_coverage_and_needs_six_values():

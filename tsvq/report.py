@@ -432,48 +432,87 @@ def only_val_chosen(tests: pd.DataFrame, chosen: pd.DataFrame) -> pd.DataFrame:
     return tests.merge(chosen[["dataset", "profile", "setting"]], on=["dataset", "profile", "setting"])
 
 
+def _across_stack(df: pd.DataFrame, metrics: dict, *, within=(), baseline: str = "naive",
+                  by: str = "setting") -> list[pd.DataFrame]:
+    out = []
+    for m, higher in metrics.items():
+        if higher is None or df.empty or m not in df:
+            continue
+        a = across_datasets(df, m, higher_is_better=higher, baseline=baseline, by=by, within=within)
+        out.append(a.assign(metric=m, better="higher" if higher else "lower"))
+    return out
+
+
+def _across_verdicts(parts: list[pd.DataFrame], *, by: str = "setting") -> pd.DataFrame:
+    """Stacked :func:`across_datasets` tables with ``p_holm`` (Holm over all rows of a profile: the family) and
+    ``verdict`` (:func:`verdict`, the median's distribution-free interval standing for the interval)."""
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame()
+    t = pd.concat(parts, ignore_index=True)
+    if "prior" in t:
+        t["prior"] = t["prior"].fillna("–")
+    t["p_holm"] = np.nan
+    for _, part in t.groupby("profile", sort=False):
+        t.loc[part.index, "p_holm"] = holm(part["p_value"])
+    t["verdict"] = [verdict(*r) for r in t[["p_value", "p_holm", "median_ci_low", "median_ci_high"]]
+                    .itertuples(index=False)]
+    first = [c for c in ("profile", "metric", "prior", by, "better") if c in t]
+    last = ["p_value", "p_holm", "verdict", "note"]
+    return t[first + [c for c in t.columns if c not in first + last] + last]
+
+
+def across_family(df: pd.DataFrame, metrics: dict, *, within=(), baseline: str = "naive",
+                  by: str = "setting") -> pd.DataFrame:
+    """:func:`across_datasets` for every metric of ``metrics`` (name → higher is better; None skipped), stacked,
+    with Holm over the family (every setting × metric [× ``within`` group] of a profile) and the verdict of the
+    book's rule: *supported* needs Holm p < 0.05 and the median's 95 % interval to exclude 0 (the interval
+    needs 6 datasets, so fewer can at most be *suggestive*)."""
+    return _across_verdicts(_across_stack(df, metrics, within=within, baseline=baseline, by=by), by=by)
+
+
 def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame, *,
              stage1_metrics=("knn_accuracy", "svm_accuracy", "test_time_mse"),
              stage2_metrics=("fid", "kid", "cas")) -> pd.DataFrame:
     """The book's answer across datasets: the VAL-chosen SSL setting against naive (:func:`with_val_chosen`),
     per metric (and prior), by :func:`across_datasets` (median difference with its interval, win / tie /
-    loss, Wilcoxon p)."""
+    loss, Wilcoxon p), Holm over all of these rows of a profile and the verdict (:func:`across_family`)."""
     chosen = val_chosen(selection)
-    parts = []
-    for table, metrics, within in [(stage1, stage1_metrics, ()), (stage2, stage2_metrics, ("prior",))]:
-        t = with_val_chosen(table, chosen)
-        for m in metrics:
-            higher = {**RQ1_METRICS, **RQ4_METRICS}.get(m)
-            if t.empty or m not in t or higher is None:
-                continue
-            a = across_datasets(t, m, higher_is_better=higher, within=within)
-            parts.append(a[a["setting"] == VAL_CHOSEN].drop(columns="setting").assign(
-                metric=m, better="higher" if higher else "lower"))
-    if not parts:
-        return pd.DataFrame()
-    out = pd.concat(parts, ignore_index=True)
-    if "prior" not in out:
-        out["prior"] = None
-    out["prior"] = out["prior"].fillna("–")
-    first = ["profile", "metric", "prior", "better"]
-    return out[first + [c for c in out.columns if c not in first]]
+    allm = {**RQ1_METRICS, **RQ4_METRICS}
+    parts = (_across_stack(with_val_chosen(stage1, chosen), {m: allm.get(m) for m in stage1_metrics})
+             + _across_stack(with_val_chosen(stage2, chosen), {m: allm.get(m) for m in stage2_metrics},
+                             within=("prior",)))
+    parts = [p[p["setting"] == VAL_CHOSEN].drop(columns="setting") for p in parts]
+    t = _across_verdicts(parts)
+    if not t.empty and "prior" not in t:
+        t.insert(2, "prior", "–")
+    return t
 
 
-def describe_across(table: pd.DataFrame, metric: str, *, by: str = "setting", baseline: str = "naive") -> list[str]:
-    """One sentence per row of :func:`across_datasets`: median difference (and its interval, where defined),
-    win/tie/loss, Wilcoxon p."""
-    stats = (by, "datasets", "median_difference", "median_ci_low", "median_ci_high", "wins", "ties", "losses",
-             "p_value", "note")
+def describe_across(table: pd.DataFrame, metric: str | None = None, *, by: str = "setting",
+                    baseline: str = "naive") -> list[str]:
+    """One sentence per row of :func:`across_datasets` or :func:`across_family` (whose ``metric`` column names
+    the metric): median difference (and its interval, where defined), win/tie/loss, Wilcoxon p, and the Holm p
+    and verdict where the table has them."""
+    stats = (by, "metric", "better", "datasets", "median_difference", "median_ci_low", "median_ci_high", "wins",
+             "ties", "losses", "p_value", "p_holm", "verdict", "note")
     keys = [c for c in table.columns if c not in stats]
 
     def interval(r):
         lo, hi = r.get("median_ci_low", float("nan")), r.get("median_ci_high", float("nan"))
         return "" if pd.isna(lo) else f" [{_f(lo, True)}, {_f(hi, True)}]"
 
-    return [", ".join(f"{k} {r[k]}" for k in keys) + f": `{metric}`, {r[by]} − {baseline} over {r['datasets']} "
-            f"dataset{'s' if r['datasets'] != 1 else ''}: median {_f(r['median_difference'], True)}{interval(r)}; "
-            f"{r['wins']} better, {r['ties']} tied (95 % interval containing 0 or undefined), {r['losses']} worse; "
-            f"Wilcoxon p {_p(r['p_value'])}" + (f" ({r['note']})" if r["note"] else "")
+    def judged(r):
+        if "verdict" not in r:
+            return ""
+        return f", Holm p {_p(r['p_holm'])}: **{r['verdict']}**" if r["verdict"] != "no evidence" else \
+            f", Holm p {_p(r['p_holm'])}: no evidence"
+
+    return [", ".join(f"{k} {r[k]}" for k in keys if r[k] != "–") + f": `{r.get('metric', metric)}`, {r[by]} − "
+            f"{baseline} over {r['datasets']} dataset{'s' if r['datasets'] != 1 else ''}: median "
+            f"{_f(r['median_difference'], True)}{interval(r)}; {r['wins']} better, {r['ties']} tied (95 % interval "
+            f"containing 0 or undefined), {r['losses']} worse; Wilcoxon p {_p(r['p_value'])}{judged(r)}"
+            + (f" ({r['note']})" if r["note"] else "")
             for r in table.to_dict("records")]
 
 
@@ -1037,10 +1076,8 @@ def limitations(stage1: pd.DataFrame, stage2: pd.DataFrame) -> list[str]:
 
 
 def headline_lines(top: pd.DataFrame) -> list[str]:
-    """:func:`describe_across` sentences for the rows of :func:`headline` (the prior named for stage 2)."""
-    return [line for (m, prior), part in top.groupby(["metric", "prior"], sort=False)
-            for line in describe_across(part.drop(columns=["metric", "better"] + ["prior"] * (prior == "–"))
-                                        .assign(setting=VAL_CHOSEN), m)]
+    """:func:`describe_across` sentences for the rows of :func:`headline`."""
+    return describe_across(top.assign(setting=VAL_CHOSEN)) if not top.empty else []
 
 
 def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame | None = None) -> str:
