@@ -270,5 +270,42 @@ book.figure(plots.plot_architecture(), "architecture",
 # %%
 book.table(profile_table())
 
+# %% [markdown]
+# ### How long a tokenizer trains
+#
+# A `cpu` tokenizer trains 500 epochs, but never fewer than 200 optimiser steps (a dataset of a few dozen
+# series has one step per epoch) and never more than 2000 (ECG5000's 500 epochs). The upper bound binds
+# only on the three large datasets. It was chosen on validation data: naive and VIbCReg-slice tokenizers of
+# ElectricDevices (seed 0) trained for 500, 1000 and 2000 steps and scored by KNN and SVM accuracy
+# cross-validated on TRAIN ∪ VAL and by the VAL reconstruction error (`scripts/investigations.py --budget`,
+# rows in `results/ElectricDevices/cpu/selection.csv`). The table shows those rows; a budget is taken no
+# smaller than the largest one that still improved on validation data. Larger budgets were not tried on
+# this machine: one ElectricDevices VIbCReg tokenizer takes about 15 minutes at 2000 steps.
+
+# %%
+import pandas as pd
+from IPython.display import Markdown, display
+
+from tsvq.config import get_config
+from tsvq.data import list_datasets, load_ucr
+from tsvq.report import parse_setting
+from tsvq.results import read_table, results_path
+
+cpu = get_config("cpu")
+splits = {d["name"]: load_ucr(d["name"], data_dir).meta for d in list_datasets(data_dir) if not d.get("error")}
+display(book.table(pd.DataFrame([{"dataset": n, "TRAIN (after VAL)": m.n_train, "length": m.length,
+                                  "cpu stage-1 training": book.stage1_length(cpu, m.n_train)}
+                                 for n, m in splits.items()]), drop_constant=()))
+budget = read_table(results_path(results_dir, "ElectricDevices", "cpu", "selection.csv"))
+if not budget.empty:
+    budget = budget[budget["setting"].str.contains("stage1_max_steps")]
+if budget.empty:
+    display(Markdown("The step-budget search has not been run in this results folder."))
+else:
+    budget = budget.assign(base=[parse_setting(s)["base"] for s in budget["setting"]],
+                           steps=[int(parse_setting(s)["stage1_max_steps"]) for s in budget["setting"]])
+    display(book.table(budget.sort_values(["base", "steps"])[
+        ["base", "seed", "steps", "epochs", "cv_knn_accuracy", "cv_svm_accuracy", "val_time_mse"]], drop_constant=()))
+
 # %%
 book.reproduce("method", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir)

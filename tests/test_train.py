@@ -185,17 +185,18 @@ def test_a_step_budget_shortens_only_the_runs_it_binds(gunpoint):
     from tsvq.book import stage1_length
     from tsvq.train import n_epochs, tokenizer_key
 
-    c = get_config("cpu").stage1  # 500 epochs, at least 200 steps, batch 128
-    capped = c.__class__(**{**c.__dict__, "max_steps": 2000})
-    assert [n_epochs(c, n) for n in (40, 500, 2881)] == [500, 500, 500]
+    from dataclasses import replace
+
+    capped = get_config("cpu").stage1  # 500 epochs, at least 200 steps, at most 2000, batch 128
+    c = replace(capped, max_steps=0)
+    assert capped.max_steps == 2000 and [n_epochs(c, n) for n in (40, 500, 2881)] == [500, 500, 500]
     # 1 and 4 steps per epoch: 500 and 2000 steps, within the budget; 23 steps per epoch: 87 epochs = 2001 steps
     assert [n_epochs(capped, n) for n in (40, 500, 2881)] == [500, 500, 87]
-    assert n_epochs(c.__class__(**{**c.__dict__, "max_steps": 10}), 2881) == 1  # never fewer than one epoch
+    assert n_epochs(replace(c, max_steps=10), 2881) == 1  # never fewer than one epoch
     # the key holds the epochs run, not the budget: where it does not bind, the same model (and hash)
-    budget = get_config("cpu", stage1={"max_steps": 2000})
-    assert tokenizer_key(gunpoint, budget, 0) == tokenizer_key(gunpoint, get_config("cpu"), 0)
-    assert tokenizer_key(gunpoint, get_config("cpu", stage1={"max_steps": 300}), 0) != tokenizer_key(
-        gunpoint, get_config("cpu"), 0)
+    budget = get_config("cpu")
+    assert tokenizer_key(gunpoint, budget, 0) == tokenizer_key(gunpoint, get_config("cpu", stage1={"max_steps": 0}), 0)
+    assert tokenizer_key(gunpoint, get_config("cpu", stage1={"max_steps": 300}), 0) != tokenizer_key(gunpoint, budget, 0)
     assert stage1_length(budget, 2881) == ("87 stage-1 epochs of 23 steps (the profile's budget of 2000 steps "
                                            "binds: its 500 epochs would take 11500)")
     assert stage1_length(budget, 40) == "500 stage-1 epochs of 1 step"
