@@ -355,6 +355,10 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     text = report.tldr(s1, pd.DataFrame(), sel).split("**RQ1")[0]
     assert "VAL-chosen SSL − naive over 7 datasets: median +0.0507 [+0.0207, +0.0807]" in text and "7 better, 0 tied" in text
     assert "Across datasets" not in report.tldr(s1, pd.DataFrame())
+    # the chosen setting has no prior runs yet (only naive's): no stage-2 rows, and no error
+    s2 = pd.concat(tables).query("setting == 'naive'").assign(prior="token").rename(columns={"knn_accuracy": "fid"})
+    assert report.headline(s1, s2, sel, stage1_metrics=()).empty
+    assert report.across_datasets(s2, "fid", higher_is_better=False).empty
     picked = report.only_val_chosen(report.overview_tests(s1, pd.DataFrame()), chosen)
     assert len(picked) == 7 and set(picked.setting) == {"vibcreg-warp"} and (picked.verdict == "supported").all()
     incomplete = sel[~((sel.dataset == "A") & (sel.setting == "vibcreg-gauss") & (sel.seed == 2))]

@@ -355,7 +355,10 @@ def across_datasets(df: pd.DataFrame, metric: str, *, higher_is_better: bool, ba
                      "p_value", "note"]
     if df.empty or metric not in df.columns or "dataset" not in df.columns:
         return pd.DataFrame(columns=cols)
-    t = paired_test(df, metric, baseline=baseline, by=by, within=groups + ["dataset"]).dropna(subset=["difference"])
+    t = paired_test(df, metric, baseline=baseline, by=by, within=groups + ["dataset"])
+    if t.empty or "difference" not in t:  # nothing but the baseline: no pair
+        return pd.DataFrame(columns=cols)
+    t = t.dropna(subset=["difference"])
     rows = []
     for key, part in t.groupby(groups + [by], sort=False):
         key = key if isinstance(key, tuple) else (key,)
