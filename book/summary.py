@@ -70,7 +70,7 @@ else:
         f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seeds)" for r in chosen.itertuples()) + "."))
     top = report.headline(stage1, stage2, selection)
     if not top.empty:
-        display(book.table(top.set_index(["profile", "metric", "prior"]), drop_constant=()))
+        display(book.table(report.across_table(top), drop_constant=()))
         display(Markdown(report.markdown_list(report.headline_lines(top))))
     picked = report.only_val_chosen(report.overview_tests(stage1, stage2), chosen)
     if not picked.empty:
@@ -204,8 +204,7 @@ for title, table, metrics, within in [("Tokenizers (stage 1)", stage1, report.RQ
     across = report.across_family(table, metrics, within=within)
     if not across.empty:
         display(Markdown(f"**{title}**"))
-        display(book.table(across.set_index([c for c in ("profile", "metric", "prior", "setting") if c in across]),
-                           drop_constant=()))
+        display(book.table(report.across_table(across), drop_constant=()))
 
 # %% [markdown]
 # ## Beside TimeVQVAE

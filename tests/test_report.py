@@ -311,6 +311,9 @@ def test_across_datasets_wilcoxon_median_and_win_tie_loss():
     more = pd.concat([df] + [_runs({"ssl": [0.05, 0.06, 0.055]}, dataset=f"X{i}", profile="cpu") for i in range(4)])
     (row,) = report.across_family(more, {"knn_accuracy": True}).to_dict("records")
     assert row["datasets"] == 9 and row["median_ci_low"] > 0 and row["p_holm"] < 0.05 and row["verdict"] == "supported"
+    shown = report.across_table(pd.DataFrame([row]))
+    assert shown.index.names == ["metric", "setting"] and shown.iloc[0]["better / tied / worse"] == "7 / 1 / 1"
+    assert shown.iloc[0]["median [95 % CI]"].startswith("+0.055 [+0.025, +0.055]")
     assert "Holm p" in report.describe_across(pd.DataFrame([row]))[0] and "**supported**" in \
         report.describe_across(pd.DataFrame([row]))[0]
 
@@ -508,7 +511,7 @@ def test_coverage_lists_missing_datasets_and_counts_complete_seeds():
     cov = coverage(s1, s2, None, available=avail)
     gp = cov.loc[("GunPoint", "cpu")]
     assert gp["stage1_seeds"] == "0, 1, 2" and gp["tokenizer_runs"] == 15 and gp["seeds_with_all_7"] == 2
-    assert gp["prior_runs"] == 1 and gp["priors"] == "token" and gp["peer_runs"] == "–" and gp["n_test"] == 150
+    assert gp["prior_runs"] == "1 (token)" and gp["peer_runs"] == "–" and gp["TRAIN / TEST"] == "50 / 150"
     assert gp["training_hours"] == 2.0  # 15 tokenizers × 6 min + one prior × 30 min
     assert cov.loc[("Trace", "–"), "tokenizer_runs"] == "–"  # shown as missing, not left out
     assert "Broken" not in cov.index.get_level_values("dataset")

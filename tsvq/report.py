@@ -492,6 +492,25 @@ def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame
     return t
 
 
+def across_table(table: pd.DataFrame) -> pd.DataFrame:
+    """An :func:`across_family` or :func:`headline` table for display: indexed by what is compared (metric,
+    prior, setting; the profile when there are several), the median with its interval in one column, win /
+    tie / loss in one, ``note`` only when used."""
+    if table.empty:
+        return table
+    t = table.copy()
+    t["median [95 % CI]"] = [_f(m, True) + ("" if pd.isna(lo) else f" [{_f(lo, True)}, {_f(hi, True)}]")
+                             for m, lo, hi in zip(t["median_difference"], t["median_ci_low"], t["median_ci_high"])]
+    t["better / tied / worse"] = [f"{w} / {n} / {l}" for w, n, l in zip(t["wins"], t["ties"], t["losses"])]
+    t["metric"] = [f"{m} ({b} is better)" for m, b in zip(t["metric"], t["better"])]
+    index = [c for c in ("profile", "metric", "prior", "setting") if c in t and (c != "profile" or t[c].nunique() > 1)]
+    index = [c for c in index if c != "prior" or (t[c] != "–").any()]
+    cols = ["datasets", "median [95 % CI]", "better / tied / worse", "p_value", "p_holm", "verdict"]
+    if (t["note"].fillna("") != "").any():
+        cols.append("note")
+    return t.set_index(index)[cols]
+
+
 def describe_across(table: pd.DataFrame, metric: str | None = None, *, by: str = "setting",
                     baseline: str = "naive") -> list[str]:
     """One sentence per row of :func:`across_datasets` or :func:`across_family` (whose ``metric`` column names
@@ -822,7 +841,7 @@ def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | No
 
     Columns: the dataset's TRAIN / TEST sizes, length and classes (where ``available`` knows them), the seeds
     of the stage-1 grid, its tokenizer runs, the seeds with all seven settings, the stage-2 runs (settings ×
-    priors × seeds), the peer runs and the hours spent training tokenizers and priors (``train_seconds`` of
+    priors × seeds, with the priors), the peer runs and the hours spent training tokenizers and priors (``train_seconds`` of
     the rows that record it; evaluation not counted); "–" where nothing ran.
     """
     from .experiments import STAGE1_SETTINGS
@@ -839,15 +858,15 @@ def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | No
     for d, p in sorted(keys) + [(d, None) for d in sorted(set(info) - {k[0] for k in keys})]:
         r = {"dataset": d, "profile": p or "–"}
         meta = info.get(d, {})
-        r.update({k: meta.get(k, "–") for k in ("n_train", "n_test", "length", "n_classes")})
+        r["TRAIN / TEST"] = f"{meta['n_train']} / {meta['n_test']}" if meta else "–"
+        r.update({k: meta.get(k, "–") for k in ("length", "n_classes")})
         s1 = stage1[(stage1["dataset"] == d) & (stage1["profile"] == p)] if not stage1.empty and p else stage1.iloc[0:0]
         full = s1[s1["setting"].isin(grid)].groupby("seed")["setting"].nunique() if not s1.empty else pd.Series()
         r["stage1_seeds"] = ", ".join(str(s) for s in sorted(s1["seed"].unique())) if not s1.empty else "–"
         r["tokenizer_runs"] = len(s1) if not s1.empty else "–"
         r["seeds_with_all_7"] = int((full == n_settings).sum()) if not s1.empty else "–"
         s2 = stage2[(stage2["dataset"] == d) & (stage2["profile"] == p)] if not stage2.empty and p else stage2.iloc[0:0]
-        r["prior_runs"] = len(s2) if not s2.empty else "–"
-        r["priors"] = ", ".join(sorted(s2["prior"].unique())) if not s2.empty else "–"
+        r["prior_runs"] = f"{len(s2)} ({', '.join(sorted(s2['prior'].unique()))})" if not s2.empty else "–"
         pe = (peer[(peer["dataset"] == d) & (peer["profile"] == p)]
               if peer is not None and not peer.empty and p else pd.DataFrame())
         r["peer_runs"] = len(pe) if not pe.empty else "–"
