@@ -198,9 +198,9 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 #
 # The thesis' SSL weights (1 for Barlow Twins, 0.01 for VICReg and VIbCReg), projector width and
 # epochs were set for its own, much longer training. `selection.csv` holds further settings — another
-# SSL weight (`weight…`), projector width (`proj_dim…`), number of stage-1 epochs
-# (`stage1_epochs…`) or step budget (`stage1_max_steps…`) — scored without looking at TEST: KNN and SVM accuracy cross-validated
-# (5 stratified folds) on TRAIN ∪ VAL, and the VAL reconstruction error. The search is run per dataset
+# SSL weight (`weight…`), projector width (`proj_dim…`), number of stage-1 epochs (`stage1_epochs…`)
+# or step budget (`stage1_max_steps…`) — scored without looking at TEST: KNN and SVM accuracy
+# cross-validated (5 stratified folds) on TRAIN ∪ VAL, and the VAL reconstruction error. The search is run per dataset
 # with `tsvq.experiments.run_selection_grid`; the figure puts each setting's cross-validated KNN
 # accuracy against its reconstruction error. The grid above uses the thesis' weights throughout.
 #

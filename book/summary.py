@@ -86,8 +86,8 @@ else:
 # ## Every SSL setting against naive, dataset by dataset
 #
 # The same comparison for all six SSL settings, not only the chosen one: for every dataset and profile,
-# each SSL tokenizer minus the naive one, paired on the seeds both ran with, with the 95 % t-interval of the mean difference and
-# the verdict of the chapter's rule (Holm over that chapter's family for the dataset). Top: the
+# each SSL tokenizer minus the naive one, paired on the seeds both ran with, with the 95 % t-interval of
+# the mean difference and the verdict of the chapter's rule (Holm over that chapter's family for the dataset). Top: the
 # tokenizers (RQ1); bottom: the samples of the SSL tokenizer's prior against the naive tokenizer's,
 # under each prior (RQ4). A point right of the dashed line is higher than naive; for accuracy and
 # CAS higher is better, for the reconstruction error, FID and KID lower is.
