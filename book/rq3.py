@@ -136,11 +136,13 @@ book.table(report.entropy_table(stage2, speed))
 #
 # The whole family of this chapter: within each prior, every SSL tokenizer against the naive one on
 # the same seeds, on the context gain, the best VAL loss (negative: lower than naive) and the epochs
-# to the naive tokenizer's final loss.
+# to the naive tokenizer's final loss. One table per prior (Holm runs over all of them together).
 
 # %%
 tests = report.rq3_tests(stage2, speed)
-book.table(report.tests_table(tests))
+for prior, part in (tests.groupby("prior", sort=False) if "prior" in tests else []):
+    display(Markdown(f"**{prior} prior**"))
+    display(book.table(report.tests_table(part.drop(columns="prior"))))
 
 # %% [markdown]
 # ## Reading the result
