@@ -374,8 +374,9 @@ def across_datasets(df: pd.DataFrame, metric: str, *, higher_is_better: bool, ba
             p = float(wilcoxon(d).pvalue)
         lo, hi = median_interval(d)
         rows.append({**dict(zip(groups + [by], key)), "datasets": len(d), "median_difference": float(np.median(d)),
-                     "median_ci_low": lo, "median_ci_high": hi, "wins": int(good.sum()), "ties": int(len(d) - good.sum() - bad.sum()),
-                     "losses": int(bad.sum()), "p_value": p, "note": note})
+                     "median_ci_low": lo, "median_ci_high": hi, "wins": int(good.sum()),
+                     "ties": int(len(d) - good.sum() - bad.sum()), "losses": int(bad.sum()), "p_value": p,
+                     "note": note})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -527,8 +528,8 @@ def describe_across(table: pd.DataFrame, metric: str | None = None, *, by: str =
     def judged(r):
         if "verdict" not in r:
             return ""
-        return f", Holm p {_p(r['p_holm'])}: **{r['verdict']}**" if r["verdict"] != "no evidence" else \
-            f", Holm p {_p(r['p_holm'])}: no evidence"
+        word = r["verdict"] if r["verdict"] == "no evidence" else f"**{r['verdict']}**"
+        return f", Holm p {_p(r['p_holm'])}: {word}"
 
     return [", ".join(f"{k} {r[k]}" for k in keys if r[k] != "–") + f": `{r.get('metric', metric)}`, {r[by]} − "
             f"{baseline} over {r['datasets']} dataset{'s' if r['datasets'] != 1 else ''}: median "
@@ -841,8 +842,8 @@ def coverage(stage1: pd.DataFrame, stage2: pd.DataFrame, peer: pd.DataFrame | No
 
     Columns: the dataset's TRAIN / TEST sizes, length and classes (where ``available`` knows them), the seeds
     of the stage-1 grid, its tokenizer runs, the seeds with all seven settings, the stage-2 runs (settings ×
-    priors × seeds, with the priors), the peer runs and the hours spent training tokenizers and priors (``train_seconds`` of
-    the rows that record it; evaluation not counted); "–" where nothing ran.
+    priors × seeds, with the priors), the peer runs and the hours spent training tokenizers and priors
+    (``train_seconds`` of the rows that record it; evaluation not counted); "–" where nothing ran.
     """
     from .experiments import STAGE1_SETTINGS
     from .identity import Setting
