@@ -70,3 +70,21 @@ def test_unquantised_features_are_the_encoder_output_pooled(trained):
         z = model.eval().encode(torch.as_tensor(x))["all"]
     model.train()
     np.testing.assert_allclose(f_u, z.mean(dim=(2, 3)).double().numpy(), rtol=1e-6)
+
+
+def test_svm_probe_ends_on_features_where_libsvm_cycles():
+    """Pooled features of a real Beef tokenizer (one cross-validation fold) on which libsvm without an
+    iteration cap never returned; run in a child process so that a regression fails instead of hanging."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    data = Path(__file__).with_name("data") / "svm_cycles.npz"
+    code = ("import numpy as np, warnings; from tsvq.probe import probe_features; "
+            f"d = np.load({str(data)!r}); warnings.simplefilter('ignore'); "
+            "print(probe_features(d['f_train'], d['y_train'], d['f_test'], d['y_test']))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    scores = ast.literal_eval(out.stdout)
+    assert set(scores) == {"svm_accuracy", "knn_accuracy"} and all(0 <= v <= 1 for v in scores.values())

@@ -17,6 +17,11 @@ from sklearn.svm import SVC
 from .data import UCRDataset
 from .tokenizer import Tokenizer
 
+# libsvm's solver can cycle for ever on a few near-duplicate pooled features (it did on a naive Beef tokenizer,
+# tests/data/svm_cycles.npz); ordinary probes here converge in far fewer iterations, so this cap
+# binds only on such a cycle, which it ends with sklearn's ConvergenceWarning instead of a hung grid unit.
+SVM_MAX_ITER = 10_000_000
+
 
 @torch.no_grad()
 def pooled_features(model: Tokenizer, x: np.ndarray, *, batch_size: int = 512,
@@ -35,7 +40,7 @@ def probe_features(f_train, y_train, f_test, y_test, *, svm_c: float = 1.0, k: i
     """Fit MinMax[-1, 1] scaling and the probes on TRAIN features, score on TEST."""
     scaler = MinMaxScaler(feature_range=(-1, 1)).fit(f_train)
     a, b = scaler.transform(f_train), np.clip(scaler.transform(f_test), -10, 10)
-    svm = SVC(kernel="linear", C=svm_c).fit(a, y_train)
+    svm = SVC(kernel="linear", C=svm_c, max_iter=SVM_MAX_ITER).fit(a, y_train)
     knn = KNeighborsClassifier(n_neighbors=min(k, len(a))).fit(a, y_train)
     return {"svm_accuracy": float((svm.predict(b) == y_test).mean()),
             "knn_accuracy": float((knn.predict(b) == y_test).mean())}
