@@ -181,12 +181,12 @@ if stage2.empty:
 else:
     display(book.table(report.summarize(stage2, [m for m in quality + ["best_val_loss", "token_entropy"] if m in stage2],
                                         by=("dataset", "profile", "prior", "setting"), cells_only=True),
-                       drop_constant=()))
+                       drop_constant=("profile",)))
 
 # %%
 if not anchors.empty:
     display(book.table(report.summarize(anchors, [m for m in quality if m in anchors],
-                                        by=("dataset", "profile", "reference"), cells_only=True), drop_constant=()))
+                                        by=("dataset", "profile", "reference"), cells_only=True), drop_constant=("profile",)))
 
 # %% [markdown]
 # ## Across datasets
