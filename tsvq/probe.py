@@ -18,7 +18,7 @@ from .data import UCRDataset
 from .tokenizer import Tokenizer
 
 # libsvm's solver can cycle for ever on a few near-duplicate pooled features (it did on a naive Beef tokenizer,
-# tests/data/svm_cycles.npz); ordinary probes here converge in far fewer iterations, so this cap
+# tests/data/svm_cycles.npz); the other subproblems of that fold needed under 100 iterations, so this cap
 # binds only on such a cycle, which it ends with sklearn's ConvergenceWarning instead of a hung grid unit.
 SVM_MAX_ITER = 10_000_000
 
