@@ -213,6 +213,11 @@ for title, table, metrics, within in [("Tokenizers (stage 1)", stage1, report.RQ
 # budget of tsvq's naive tokenizer and token prior at the same profile (`benchmarks/timevqvae_peer.py`),
 # its unconditional samples scored by the same evaluator of each seed against real TEST at equal size.
 # The test is tsvq minus TimeVQVAE, paired on the seed, with Holm over the metrics of one dataset.
+#
+# Read FID beside the copy rate: real TRAIN itself, drawn to TEST's size, scores a low FID against
+# TEST (the anchors of RQ4), and so does a model that returns its training series. A copy rate near 1
+# (almost every sample closer to a TRAIN series than 95 % of real TEST series are) means a low FID
+# measures memorisation, which matters most where TRAIN holds a few dozen series.
 
 # %%
 peer_cells, peer_table = report.peer_tests(stage2, peer)
