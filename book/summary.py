@@ -228,7 +228,7 @@ else:
     display(book.table(peer_cells, drop_constant=()))
     display(Markdown(report.markdown_list(report.describe_versus(
         peer_table, higher_is_better=report.PEER_METRICS, by="model", baseline=peer["peer"].iloc[0]))))
-    display(book.table(report.tests_table(peer_table), drop_constant=()))
+    display(book.table(report.tests_table(peer_table), drop_constant=("profile", "model")))
 
 # %% [markdown]
 # ## Beside the thesis

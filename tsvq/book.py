@@ -193,6 +193,8 @@ TABLE_CSS = (
     "white-space:normal;overflow-wrap:break-word;max-width:11rem}"
     ".tsvq-table th{text-align:left;vertical-align:bottom;font-weight:600}"
     ".tsvq-table td.num{text-align:right}"
+    ".tsvq-table table.tsvq-wide{font-size:0.72rem}.tsvq-table table.tsvq-wide th,.tsvq-table table.tsvq-wide td"
+    "{padding:0.15rem 0.3rem}"
     ".tsvq-table caption{caption-side:bottom;font-size:0.75rem;color:#555;text-align:left}</style>"
 )
 
@@ -310,7 +312,7 @@ def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption:
     body = "".join("<tr>" + "".join(f"{td[c]}{html.escape(cells[c][i])}</td>" for c in t.columns) + "</tr>"
                    for i in range(len(t)))
     cap = f"<caption>{html.escape('; '.join(notes))}</caption>" if notes else ""
-    small = ' style="font-size:0.72rem"' if len(t.columns) > 9 else ""
+    small = ' class="tsvq-wide"' if len(t.columns) > 9 else ""  # many columns: smaller type, narrower padding
     return HTML(f'{TABLE_CSS}<div class="tsvq-table"><table{small}>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 
