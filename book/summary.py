@@ -268,8 +268,10 @@ else:
 
 # %% [markdown]
 # How many of the thesis' numbers tsvq reproduces, counting a number as reproduced when tsvq's mean lies
-# within one thesis std of the thesis' mean (with four thesis runs that std is itself uncertain), and how
-# many of tsvq's means lie above the thesis'.
+# within one thesis std of the thesis' mean (with four thesis runs that std is itself uncertain), how
+# many of tsvq's means lie above the thesis', and, metric by metric, what differs between the two
+# measurements: the profile, the probing mode, the evaluator, the masking schedule of the thesis' token
+# prior and how each number was aggregated (`tsvq/reference/README.md`).
 
 # %%
 agreement = report.thesis_agreement(first, second)
@@ -280,6 +282,7 @@ else:
         display(Markdown(f"Profile `{p}`: **{part['within_thesis_std']} of {part['compared']}** thesis numbers "
                          "reproduced within the thesis' std."))
     display(book.table(agreement.set_index(["profile", "metric"]), drop_constant=()))
+    display(Markdown(report.describe_thesis_agreement(agreement)))
 
 # %%
 book.reproduce("summary", dataset=dataset, profile=profile, seeds=seeds, results_dir=results_dir,

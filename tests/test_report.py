@@ -8,7 +8,8 @@ from scipy.stats import ttest_rel
 
 from tsvq import report
 from tsvq.report import (across_datasets, best_setting, collect, compare_all_with_thesis, compare_family,
-                         compare_with_thesis, convergence, thesis_agreement, describe_rq5, describe_selection, describe_versus,
+                         compare_with_thesis, convergence, describe_rq5, describe_selection, describe_thesis_agreement,
+                         describe_versus, thesis_agreement,
                          entropy_table, holm, paired_ssl_setting, paired_test, parse_setting, rq3_tests, rq5_tests,
                          summarize, thesis_table, two_by_two, verdict, versus_markdown)
 
@@ -130,6 +131,12 @@ def test_collect_stacks_every_dataset_and_profile(tmp_path, stage1):
     agree = thesis_agreement(both).set_index(["profile", "metric"])
     assert agree.loc[("cpu", "all"), "compared"] == len(both)
     assert agree.loc[("cpu", "all"), "within_thesis_std"] == both["within_thesis_std"].sum()
+    knn = agree.loc[("cpu", "knn_accuracy")]
+    assert knn["median_difference"] == pytest.approx(both["difference"].median())
+    text = describe_thesis_agreement(agree.reset_index())
+    assert text.count("\n") == 0 and "**KNN accuracy**" in text and "training mode" in text and "`cpu` profile" in text
+    assert f"{int(knn['within_thesis_std'])} of {len(both)} within" in text
+    assert f"above the thesis' in {int(knn['tsvq_higher'])} of {len(both)}" in text
     assert thesis_agreement(pd.DataFrame()).empty
 
 

@@ -902,21 +902,60 @@ def peer_tests(stage2: pd.DataFrame, peer: pd.DataFrame) -> tuple[pd.DataFrame, 
     return cells, tests[tests["model"] == TSVQ_PEER]
 
 
+# What differs between tsvq's measurement of a metric and the thesis' (tsvq/reference/README.md), per metric,
+# and what a profile changes beside it: the reasons a number may sit outside the thesis' std.
+THESIS_DIFFERENCES = {
+    "svm_accuracy": "the thesis probed in training mode (TEST batches updated the BatchNorm statistics and the "
+                    "codebook) and selected on TEST; tsvq probes in evaluation mode and selects on VAL",
+    "perplexity": "tsvq counts the codes of all of TEST in evaluation mode",
+    "recon_loss": "the thesis' number is the time + STFT error of its last TEST batch, tsvq's the mean over all "
+                  "of TEST",
+    "fid": "the thesis scored samples with downloaded pretrained weights, tsvq with its own FCN trained on TRAIN per "
+           "seed, so the two feature spaces (and FID scales) differ; the thesis' naive row comes from its token prior "
+           "with the inverted masking schedule",
+    "is_mean": "the thesis split samples into consecutive chunks without shuffling (near one class each on "
+               "class-sorted data); tsvq shuffles first, with its own evaluator",
+    "cas": "the thesis reported a moving average of TEST-batch accuracies during training; tsvq the final TEST "
+           "accuracy of an FCN trained on at least 1000 synthetic series",
+}
+THESIS_DIFFERENCES["knn_accuracy"] = THESIS_DIFFERENCES["svm_accuracy"]
+PROFILE_DIFFERENCES = {
+    "cpu": "the `cpu` profile trains smaller models for fewer steps (tokenizers of 32 channels and 2 residual blocks "
+           "against 64 and 4, 500 epochs and at most 2000 steps against 1000 epochs, a codebook started from data "
+           "latents that re-seeds dead codes; priors 128 wide and 2 deep against 256 and 4)",
+    "paper": "the `paper` profile trains the thesis' networks for its epochs, with its codebook",
+}
+
+
 def thesis_agreement(*comparisons: pd.DataFrame) -> pd.DataFrame:
     """How many of the thesis' numbers tsvq's mean reproduces within the thesis' std, per profile and metric
-    (rows of :func:`compare_all_with_thesis`), with a total row per profile."""
+    (rows of :func:`compare_all_with_thesis`), with how many of tsvq's means lie above the thesis' and the
+    median difference, and a total row per profile."""
     parts = [c.reset_index() for c in comparisons if c is not None and not c.empty]
-    cols = ["profile", "metric", "compared", "within_thesis_std", "tsvq_higher"]
+    cols = ["profile", "metric", "compared", "within_thesis_std", "tsvq_higher", "median_difference"]
     if not parts:
         return pd.DataFrame(columns=cols)
     df = pd.concat(parts)
     df["tsvq_higher"] = df["difference"] > 0
     out = (df.groupby(["profile", "metric"], sort=False)
            .agg(compared=("difference", "size"), within_thesis_std=("within_thesis_std", "sum"),
-                tsvq_higher=("tsvq_higher", "sum")).reset_index())
+                tsvq_higher=("tsvq_higher", "sum"), median_difference=("difference", "median")).reset_index())
     total = out.groupby("profile", sort=False)[["compared", "within_thesis_std", "tsvq_higher"]].sum().reset_index()
-    out = pd.concat([out, total.assign(metric="all")], ignore_index=True)
+    out = pd.concat([out, total.assign(metric="all", median_difference=np.nan)], ignore_index=True)
     return out[cols].astype({"compared": int, "within_thesis_std": int, "tsvq_higher": int})
+
+
+def describe_thesis_agreement(agreement: pd.DataFrame) -> str:
+    """One Markdown bullet per profile and metric of :func:`thesis_agreement`: how many thesis numbers tsvq
+    reproduces, which way the others lie, and what differs between the two measurements of that metric."""
+    lines = []
+    for _, r in agreement[agreement["metric"] != "all"].iterrows():
+        n, within, higher = int(r["compared"]), int(r["within_thesis_std"]), int(r["tsvq_higher"])
+        text = (f"- profile `{r['profile']}`, **{_word(r['metric'])}**: {within} of {n} within the thesis' std; "
+                f"tsvq's mean above the thesis' in {higher} of {n} (median difference {r['median_difference']:+.3g})")
+        why = [w for w in (THESIS_DIFFERENCES.get(r["metric"]), PROFILE_DIFFERENCES.get(r["profile"])) if w]
+        lines.append(text + (f". What differs: {'; '.join(why)}." if why else "."))
+    return "\n".join(lines)
 
 
 # ----------------------------------------------------------------------------------------------- findings
@@ -926,7 +965,8 @@ WORDS = {
     "svm_accuracy": "SVM accuracy", "knn_accuracy": "KNN accuracy", "test_time_mse": "TEST reconstruction MSE",
     "perplexity": "codebook perplexity", "fid": "FID", "rocket_fid": "ROCKET-FID", "kid": "KID",
     "is_mean": "Inception Score", "cas": "CAS", "copy_rate": "copy rate", "best_val_loss": "best VAL prior loss",
-    "context_gain": "context gain (nats per token)", "epochs_to_reference": "epochs to naive's final VAL loss",
+    "recon_loss": "TEST time + STFT error", "context_gain": "context gain (nats per token)",
+    "epochs_to_reference": "epochs to naive's final VAL loss",
 }
 
 
