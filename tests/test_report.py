@@ -134,7 +134,8 @@ def test_collect_stacks_every_dataset_and_profile(tmp_path, stage1):
     knn = agree.loc[("cpu", "knn_accuracy")]
     assert knn["median_difference"] == pytest.approx(both["difference"].median())
     text = describe_thesis_agreement(agree.reset_index())
-    assert text.count("\n") == 0 and "**KNN accuracy**" in text and "training mode" in text and "`cpu` profile" in text
+    assert text.startswith("Beside every metric below, the `cpu` profile") and text.count("`cpu` profile") == 1
+    assert text.count("\n- ") == 1 and "**KNN accuracy**" in text and "training mode" in text
     assert f"{int(knn['within_thesis_std'])} of {len(both)} within" in text
     assert f"above the thesis' in {int(knn['tsvq_higher'])} of {len(both)}" in text
     assert thesis_agreement(pd.DataFrame()).empty

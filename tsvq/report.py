@@ -946,16 +946,21 @@ def thesis_agreement(*comparisons: pd.DataFrame) -> pd.DataFrame:
 
 
 def describe_thesis_agreement(agreement: pd.DataFrame) -> str:
-    """One Markdown bullet per profile and metric of :func:`thesis_agreement`: how many thesis numbers tsvq
-    reproduces, which way the others lie, and what differs between the two measurements of that metric."""
+    """Markdown for :func:`thesis_agreement`: per profile, what the profile changes against the thesis, then one
+    bullet per metric: how many thesis numbers tsvq reproduces, which way the others lie, and what differs
+    between the two measurements of that metric."""
     lines = []
-    for _, r in agreement[agreement["metric"] != "all"].iterrows():
-        n, within, higher = int(r["compared"]), int(r["within_thesis_std"]), int(r["tsvq_higher"])
-        text = (f"- profile `{r['profile']}`, **{_word(r['metric'])}**: {within} of {n} within the thesis' std; "
-                f"tsvq's mean above the thesis' in {higher} of {n} (median difference {r['median_difference']:+.3g})")
-        why = [w for w in (THESIS_DIFFERENCES.get(r["metric"]), PROFILE_DIFFERENCES.get(r["profile"])) if w]
-        lines.append(text + (f". What differs: {'; '.join(why)}." if why else "."))
-    return "\n".join(lines)
+    for profile, part in agreement[agreement["metric"] != "all"].groupby("profile", sort=False):
+        if profile in PROFILE_DIFFERENCES:
+            lines += ["", f"Beside every metric below, {PROFILE_DIFFERENCES[profile]}.", ""]
+        for _, r in part.iterrows():
+            n, within, higher = int(r["compared"]), int(r["within_thesis_std"]), int(r["tsvq_higher"])
+            text = (f"- profile `{profile}`, **{_word(r['metric'])}**: {within} of {n} within the thesis' std; "
+                    f"tsvq's mean above the thesis' in {higher} of {n} (median difference "
+                    f"{r['median_difference']:+.3g})")
+            why = THESIS_DIFFERENCES.get(r["metric"])
+            lines.append(text + (f". What differs: {why}." if why else "."))
+    return "\n".join(lines).strip()
 
 
 # ----------------------------------------------------------------------------------------------- findings
