@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import ttest_rel
 
 from tsvq import report
+from tsvq.config import get_config
 from tsvq.report import (across_datasets, best_setting, collect, compare_all_with_thesis, compare_family,
                          compare_with_thesis, convergence, describe_rq5, describe_selection, describe_thesis_agreement,
                          describe_versus, thesis_agreement,
@@ -138,6 +139,9 @@ def test_collect_stacks_every_dataset_and_profile(tmp_path, stage1):
     assert text.count("\n- ") == 1 and "**KNN accuracy**" in text and "training mode" in text
     assert f"{int(knn['within_thesis_std'])} of {len(both)} within" in text
     assert f"above the thesis' in {int(knn['tsvq_higher'])} of {len(both)}" in text
+    cpu = get_config("cpu")
+    assert f"{cpu.tokenizer.hidden_dim} channels" in text and f"{cpu.stage1.epochs} epochs" in text
+    assert report.profile_differences("paper").startswith("the `paper` profile trains the thesis' networks")
     assert thesis_agreement(pd.DataFrame()).empty
 
 

@@ -919,12 +919,25 @@ THESIS_DIFFERENCES = {
            "accuracy of an FCN trained on at least 1000 synthetic series",
 }
 THESIS_DIFFERENCES["knn_accuracy"] = THESIS_DIFFERENCES["svm_accuracy"]
-PROFILE_DIFFERENCES = {
-    "cpu": "the `cpu` profile trains smaller models for fewer steps (tokenizers of 32 channels and 2 residual blocks "
-           "against 64 and 4, 500 epochs and at most 2000 steps against 1000 epochs, a codebook started from data "
-           "latents that re-seeds dead codes; priors 128 wide and 2 deep against 256 and 4)",
-    "paper": "the `paper` profile trains the thesis' networks for its epochs, with its codebook",
-}
+
+
+def profile_differences(profile: str) -> str:
+    """What ``profile`` changes against the thesis' settings (the ``paper`` profile), read from the configs."""
+    from dataclasses import replace
+
+    from .config import get_config
+
+    c, t = get_config(profile), get_config("paper")
+    if c == replace(t, profile=profile):
+        return f"the `{profile}` profile trains the thesis' networks for its epochs, with its codebook"
+    steps = f" and at most {c.stage1.max_steps} steps" if c.stage1.max_steps else ""
+    codebook = (f"a codebook started from {c.tokenizer.codebook_init} latents"
+                + (" that re-seeds dead codes" if c.tokenizer.dead_code_threshold > 0 else ""))
+    return (f"the `{profile}` profile trains tokenizers of {c.tokenizer.hidden_dim} channels and "
+            f"{c.tokenizer.n_res_blocks} residual blocks against {t.tokenizer.hidden_dim} and "
+            f"{t.tokenizer.n_res_blocks}, "
+            f"for {c.stage1.epochs} epochs{steps} against {t.stage1.epochs}, with {codebook}; priors "
+            f"{c.prior.hidden_dim} wide and {c.prior.depth} deep against {t.prior.hidden_dim} and {t.prior.depth}")
 
 
 def thesis_agreement(*comparisons: pd.DataFrame) -> pd.DataFrame:
@@ -951,8 +964,7 @@ def describe_thesis_agreement(agreement: pd.DataFrame) -> str:
     between the two measurements of that metric."""
     lines = []
     for profile, part in agreement[agreement["metric"] != "all"].groupby("profile", sort=False):
-        if profile in PROFILE_DIFFERENCES:
-            lines += ["", f"Beside every metric below, {PROFILE_DIFFERENCES[profile]}.", ""]
+        lines += ["", f"Beside every metric below, {profile_differences(profile)}.", ""]
         for _, r in part.iterrows():
             n, within, higher = int(r["compared"]), int(r["within_thesis_std"]), int(r["tsvq_higher"])
             text = (f"- profile `{profile}`, **{_word(r['metric'])}**: {within} of {n} within the thesis' std; "
