@@ -71,7 +71,7 @@ else:
     top = report.headline(stage1, stage2, selection)
     if not top.empty:
         display(book.table(report.across_table(top), drop_constant=()))
-        display(Markdown(report.markdown_list(report.headline_lines(top))))
+        display(Markdown(report.verdict_groups(top)))
     picked = report.only_val_chosen(report.overview_tests(stage1, stage2), chosen)
     if not picked.empty:
         display(book.figure(

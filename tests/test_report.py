@@ -370,6 +370,11 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     text = report.tldr(s1, pd.DataFrame(), sel).split("**RQ1")[0]
     assert "VAL-chosen SSL − naive over 7 datasets: median +0.0507 [+0.0207, +0.0807]" in text and "7 better, 0 tied" in text
     assert "Across datasets" not in report.tldr(s1, pd.DataFrame())
+    assert report.verdict_groups(top) == ("By the rule: *supported*: KNN accuracy (better; p 0.016, Holm p 0.016). "
+                                          "*suggestive*: none. *no evidence*: none.")
+    worse = top.assign(median_difference=-0.05, verdict="suggestive", prior="token", metric="fid", better="lower")
+    assert "*suggestive*: FID, token prior (better;" in report.verdict_groups(worse)
+    assert report.verdict_groups(top.iloc[:0]) == ""
     # the chosen setting has no prior runs yet (only naive's): no stage-2 rows, and no error
     s2 = pd.concat(tables).query("setting == 'naive'").assign(prior="token").rename(columns={"knn_accuracy": "fid"})
     assert report.headline(s1, s2, sel, stage1_metrics=()).empty

@@ -1160,6 +1160,32 @@ def headline_lines(top: pd.DataFrame) -> list[str]:
     return describe_across(top.assign(setting=VAL_CHOSEN)) if not top.empty else []
 
 
+def verdict_groups(top: pd.DataFrame) -> str:
+    """The rows of :func:`headline` grouped by their verdict, in one sentence per verdict: what the table beside
+    it says, read by the rule (each row's metric, prior where it has one, and whether the VAL-chosen setting is
+    better or worse than naive by the median difference, with its p-values)."""
+    if top.empty:
+        return ""
+
+    def name(r):
+        prior = r.get("prior", "–")
+        what = _word(r["metric"]) + ("" if prior in ("–", None) or pd.isna(prior) else f", {prior} prior")
+        what = f"{what} ({r['profile']})" if several else what
+        d = r["median_difference"]
+        if r["verdict"] == "no evidence" or not np.isfinite(d) or d == 0:
+            return what
+        better = (d > 0) == (r["better"] == "higher")
+        return f"{what} ({'better' if better else 'worse'}; p {_p(r['p_value'])}, Holm p {_p(r['p_holm'])})"
+
+    several = "profile" in top and top["profile"].nunique() > 1
+    rows = top.to_dict("records")
+    parts = []
+    for v in ("supported", "suggestive", "no evidence"):
+        got = [name(r) for r in rows if r["verdict"] == v]
+        parts.append(f"*{v}*: " + ("; ".join(got) if got else "none"))
+    return "By the rule: " + ". ".join(parts) + "."
+
+
 def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame | None = None) -> str:
     """The five answers in brief, as markdown: per research question one line per dataset and profile, each
     computed by the same test family as that question's chapter (:func:`finding_lines`), with the verdict words
