@@ -159,10 +159,25 @@ else:
 # %% [markdown]
 # ## Stage 1: tokenizers
 #
-# TEST probe accuracy of the pooled latents (SVM, KNN), TEST reconstruction error (time domain) and
-# codebook perplexity, per dataset, profile and setting.
+# TEST KNN accuracy of the pooled latents and TEST reconstruction error (time domain), the mean over
+# the seeds, per dataset (rows) and tokenizer setting (columns); the full table under them adds the SVM
+# accuracy, the codebook perplexity and the std over seeds.
 
 # %%
+names = [Setting(*s).name for s in STAGE1_SETTINGS]
+
+
+def short(t):  # narrow headers, so that seven settings fit the page
+    return t.rename(columns=lambda c: c.replace("barlowtwins", "BT").replace("vibcreg", "VIbC"))
+
+
+SHORT = "; BT: Barlow Twins, VIbC: VIbCReg"
+for metric in ("knn_accuracy", "test_time_mse"):
+    if not stage1.empty:
+        display(book.table(short(report.pivot_means(stage1, metric, order=names)), drop_constant=("profile",),
+                           caption=f"{report.WORDS[metric]}, mean over the seeds{SHORT}", small=True))
+
+# %% tags=["hide-output"]
 if not stage1.empty:
     display(book.table(report.summarize(stage1, ["svm_accuracy", "knn_accuracy", "test_time_mse", "perplexity"],
                                         by=("dataset", "profile", "setting"), cells_only=True), drop_constant=()))
@@ -170,15 +185,24 @@ if not stage1.empty:
 # %% [markdown]
 # ## Stage 2: priors and samples
 #
-# Sample quality (FID, ROCKET-FID, IS, CAS, and KID and the copy rate where the grid recorded them), the
-# prior's best VAL loss and, where recorded, the TRAIN token entropy, per dataset, profile, prior and
-# tokenizer; then the anchors (real TRAIN, reconstructions, noise) of each dataset.
+# FID, CAS and copy rate of the samples, the mean over the seeds, per dataset and prior (rows) and
+# tokenizer setting (columns); the full table under them adds ROCKET-FID, KID, IS, the prior's best VAL
+# loss, the TRAIN token entropy where recorded, and the std over seeds; then the anchors (real TRAIN,
+# reconstructions, noise) of each dataset.
 
 # %%
 quality = ["fid", "rocket_fid", "kid", "is_mean", "cas", "copy_rate"]
 if stage2.empty:
     display(Markdown("No stage-2 results yet."))
-else:
+for metric in ("fid", "cas", "copy_rate"):
+    if metric in stage2:
+        display(book.table(short(report.pivot_means(stage2, metric, rows=("dataset", "profile", "prior"),
+                                                    order=names)),
+                           drop_constant=("profile",), caption=f"{report.WORDS[metric]}, mean over the seeds{SHORT}",
+                           small=True))
+
+# %% tags=["hide-output"]
+if not stage2.empty:
     display(book.table(report.summarize(stage2, [m for m in quality + ["best_val_loss", "token_entropy"] if m in stage2],
                                         by=("dataset", "profile", "prior", "setting"), cells_only=True),
                        drop_constant=("profile",)))

@@ -532,3 +532,14 @@ def test_coverage_lists_missing_datasets_and_counts_complete_seeds():
     assert gp["training_hours"] == 2.0  # 15 tokenizers × 6 min + one prior × 30 min
     assert cov.loc[("Trace", "–"), "tokenizer_runs"] == "–"  # shown as missing, not left out
     assert "Broken" not in cov.index.get_level_values("dataset")
+
+
+def test_pivot_means_puts_settings_in_columns_and_leaves_unrun_cells_empty():
+    df = pd.DataFrame([dict(dataset=d, profile="cpu", setting=st, seed=k, knn_accuracy=v + k)
+                       for d, st, v in (("A", "vibcreg-slice", 1.0), ("A", "naive", 0.0), ("B", "naive", 10.0))
+                       for k in range(3)])
+    t = report.pivot_means(df, "knn_accuracy", order=["naive", "barlowtwins-warp", "vibcreg-slice"])
+    assert list(t.columns) == ["seeds", "naive", "vibcreg-slice"]  # a setting nobody ran has no column
+    assert t.loc[("A", "cpu"), "vibcreg-slice"] == 2.0 and t.loc[("A", "cpu"), "naive"] == 1.0
+    assert np.isnan(t.loc[("B", "cpu"), "vibcreg-slice"]) and t.loc[("B", "cpu"), "seeds"] == 3
+    assert report.pivot_means(df.iloc[:0], "knn_accuracy").empty

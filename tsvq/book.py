@@ -241,11 +241,12 @@ def _tidy_cell(text: str, digits: int) -> tuple[str, int | None]:
     return (f"{mean} ± {std}" if std else mean), int(m["n"])
 
 
-def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption: str = ""):
+def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption: str = "", small: bool | None = None):
     """A DataFrame as the book shows it: HTML without the pandas index (named index levels become
     columns), numbers at ``digits`` significant digits, columns that are always empty left out, the
     ``drop_constant`` columns left out where one value fills them (the page already says which dataset
-    and profile), headers in words, and cells that wrap so that the table fits the page.
+    and profile), headers in words, and cells that wrap so that the table fits the page; ``small`` sets the
+    smaller type of a wide table (default: more than nine columns).
 
     Cells of :func:`tsvq.report.summarize` ("mean ± std (n=k)") lose the repeated "(n=k)" when every
     cell has the same n, which the caption then states once.
@@ -312,7 +313,9 @@ def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption:
     body = "".join("<tr>" + "".join(f"{td[c]}{html.escape(cells[c][i])}</td>" for c in t.columns) + "</tr>"
                    for i in range(len(t)))
     cap = f"<caption>{html.escape('; '.join(notes))}</caption>" if notes else ""
-    small = ' class="tsvq-wide"' if len(t.columns) > 9 else ""  # many columns: smaller type, narrower padding
+    if small is None:
+        small = len(t.columns) > 9
+    small = ' class="tsvq-wide"' if small else ""  # many columns: smaller type, narrower padding
     return HTML(f'{TABLE_CSS}<div class="tsvq-table"><table{small}>{cap}<thead><tr>{head}</tr></thead>'
                 f"<tbody>{body}</tbody></table></div>")
 

@@ -75,6 +75,22 @@ def summarize(df: pd.DataFrame, metrics, by=("setting",), *, cells_only: bool = 
     return out
 
 
+def pivot_means(df: pd.DataFrame, metric: str, *, rows=("dataset", "profile"), columns: str = "setting",
+                order=None) -> pd.DataFrame:
+    """One metric's mean over the seeds as a grid: a row per ``rows`` group (with ``seeds``, the most runs of
+    any of its cells), a column per ``columns`` value in ``order`` (default: as they first appear); a cell
+    never run stays empty. The compact view of a :func:`summarize` table, whose stds it leaves out."""
+    rows = _by(rows)
+    if df.empty:
+        return pd.DataFrame()
+    g = df.groupby(rows + [columns], sort=False)[metric]
+    wide = g.mean().unstack(columns)
+    wide = wide[[c for c in (order or pd.unique(df[columns])) if c in wide.columns]]
+    wide.columns = list(wide.columns)  # a plain header, not the name of the column level
+    wide.insert(0, "seeds", g.count().groupby(level=list(range(len(rows)))).max())
+    return wide
+
+
 # ----------------------------------------------------------------------------------------------- comparisons
 
 # The columns that define one family of comparisons (one chapter, one dataset): Holm runs within each.
