@@ -10,17 +10,20 @@
 # # Conclusions
 #
 # This page answers the five research questions from the results the book holds when it is built.
-# Its sentences are computed from the metric files under `results/`, never typed by hand, so they
-# cannot drift from the numbers. Every line names the dataset and the profile, and for each SSL
-# setting the mean paired difference to the naive tokenizer over the seeds both ran, its 95 %
-# t-interval, the paired t-test p-value, the Holm p-value over the family of comparisons the
-# question's chapter makes for that dataset, and a verdict word of one rule:
+# Its tables and sentences are computed from the metric files under `results/`, never typed by hand,
+# so they cannot drift from the numbers. Per question and metric, a grid gives for every dataset (row)
+# and SSL setting (column) the mean paired difference to the naive tokenizer over the seeds both ran,
+# marked with the verdict of one rule, which uses the 95 % t-interval of that difference, the paired
+# t-test p-value and the Holm p-value over the family of comparisons the question's chapter makes for
+# that dataset:
 #
 # - **supported**: Holm p < 0.05 and the interval excludes 0;
 # - **suggestive**: only the uncorrected p < 0.05;
 # - **no evidence**: otherwise.
 #
-# A direction (higher/lower, better/worse) is named only with a verdict other than "no evidence".
+# A direction (higher/lower, better/worse) is named only with a verdict other than "no evidence". Under
+# each grid, the verdicts are counted; the sentences with every interval and p-value are folded below
+# them ("Show code cell output").
 # Results of the `smoke` profile only show that the pipeline runs. The chapter of each question holds
 # its figures and full tables; the *Summary of results* holds every number side by side with the
 # thesis' and the view across datasets. Where one SSL tokenizer must stand for all (RQ5) it is chosen
@@ -34,13 +37,32 @@ data_dir = None
 results_dir = "results"
 
 # %%
+import pandas as pd
 from IPython.display import Markdown, display
 
 from tsvq import book, report
-from tsvq.experiments import collect_current
+from tsvq.experiments import STAGE1_SETTINGS, collect_current
+from tsvq.identity import Setting
 
 stage1 = collect_current(results_dir, "stage1.csv", data_dir)  # rows of the current config only
 stage2 = collect_current(results_dir, "stage2.csv", data_dir)
+names = [Setting(*s).name for s in STAGE1_SETTINGS]
+
+
+def grids(tests, metrics, *, by="setting", order=names):
+    """A verdict grid per metric (``metrics``: {metric: higher_is_better}), then the verdicts counted."""
+    if tests.empty:
+        display(Markdown("No results yet."))
+        return
+    for m, higher in metrics.items():
+        grid = report.verdict_grid(tests, m, by=by, order=order)
+        if not grid.empty:
+            sense = "" if higher is None else f" ({'higher' if higher else 'lower'} is better)"
+            display(book.table(book.short_settings(grid), drop_constant=("profile",), small=True,
+                               caption=f"{report.WORDS.get(m, m)}{sense}: {report.GROUP_WORDS[by]} − naive, mean "
+                                       f"paired difference; {report.MARK_LEGEND}"
+                                       + (f"; {book.SHORT_LEGEND}" if by == "setting" else "")))
+    display(Markdown("Verdicts — " + report.verdict_counts(tests, metrics) + "."))
 
 # %% [markdown]
 # ## RQ1 — Classification from the learned representation
@@ -52,7 +74,11 @@ stage2 = collect_current(results_dir, "stage2.csv", data_dir)
 # tests, reconstructions, codebook usage and latent maps.
 
 # %%
-Markdown(report.versus_markdown(stage1, report.RQ1_METRICS))
+rq1 = report.compare_family(stage1, report.RQ1_METRICS)
+grids(rq1, {"knn_accuracy": True, "svm_accuracy": True, "test_time_mse": False})
+
+# %% tags=["hide-output"]
+Markdown(report.markdown_list(report.describe_versus(rq1, higher_is_better=report.RQ1_METRICS)))
 
 # %% [markdown]
 # Across datasets, per SSL setting: the median of the per-dataset differences with its distribution-free
@@ -61,7 +87,9 @@ Markdown(report.versus_markdown(stage1, report.RQ1_METRICS))
 # same rule (the median's interval standing for the interval).
 
 # %%
-Markdown(report.markdown_list(report.describe_across(report.across_family(stage1, report.RQ1_METRICS))))
+across = report.across_family(stage1, report.RQ1_METRICS)
+book.table(report.across_table(across), drop_constant=("profile",), small=True) if not across.empty else \
+    Markdown("No dataset has results yet.")
 
 # %% [markdown]
 # ## RQ2 — The influence of the augmentations on the tokenizer
@@ -73,8 +101,14 @@ Markdown(report.markdown_list(report.describe_across(report.across_family(stage1
 
 # %%
 per_aug = report.per_augmentation(stage1, report.RQ2_METRICS) if not stage1.empty else stage1
-Markdown(report.versus_markdown(per_aug, report.RQ2_METRICS, baseline="none", by="aug",
-                                show=["knn_accuracy", "svm_accuracy", "test_time_mse"]))
+rq2 = report.compare_family(per_aug, report.RQ2_METRICS, baseline="none", by="aug")
+rq2 = rq2[rq2["metric"] != "perplexity"] if not rq2.empty else rq2
+grids(rq2, {"knn_accuracy": True, "svm_accuracy": True, "test_time_mse": False}, by="aug",
+      order=["warp", "slice", "gauss"])
+
+# %% tags=["hide-output"]
+Markdown(report.markdown_list(report.describe_versus(rq2, higher_is_better=report.RQ2_METRICS, by="aug",
+                                                     baseline="none")))
 
 # %% [markdown]
 # ## RQ3 — Expressive tokens and prior learning
@@ -87,23 +121,30 @@ Markdown(report.versus_markdown(per_aug, report.RQ2_METRICS, baseline="none", by
 # $\log K$.
 
 # %%
-if stage2.empty:
-    display(Markdown("- no stage-2 results yet"))
-else:
-    rq3 = report.rq3_tests(stage2)
-    display(Markdown(report.markdown_list(report.describe_versus(rq3, higher_is_better=report.RQ3_METRICS))))
+rq3 = report.rq3_tests(stage2) if not stage2.empty else pd.DataFrame()
+grids(rq3, {"context_gain": True, "best_val_loss": False})
+
+# %% tags=["hide-output"]
+Markdown(report.markdown_list(report.describe_versus(rq3, higher_is_better=report.RQ3_METRICS)))
 
 # %% [markdown]
 # ## RQ4 — The influence of the augmentations on generation
 #
 # *How do the augmentations influence prior learning and the quality of synthetic samples?* Under
-# each prior, FID and the evaluator-free ROCKET-FID of unconditional samples (lower is better) and
-# CAS of class-conditional samples (higher is better), SSL tokenizers against the naive one. The
-# RQ4 chapter shows them per augmentation, with the real-data, reconstruction and noise anchors and
-# real against synthetic series.
+# each prior (the rows), FID and KID of unconditional samples against real TEST at equal size (lower
+# is better), CAS of class-conditional samples (higher is better) and the copy rate (the fraction of
+# samples closer to a TRAIN series than real TEST series are: neither better nor worse, a warning when
+# high), SSL tokenizers against the naive one. The folded sentences add the evaluator-free ROCKET-FID.
+# The RQ4 chapter shows them per augmentation, with the real-data, reconstruction and noise anchors
+# and real against synthetic series.
 
 # %%
-Markdown(report.versus_markdown(stage2, report.RQ4_METRICS, within="prior", show=["fid", "rocket_fid", "kid", "cas"]))
+rq4 = report.compare_family(stage2, report.RQ4_METRICS, within="prior")
+grids(rq4, {"fid": False, "kid": False, "cas": True, "copy_rate": None})
+
+# %% tags=["hide-output"]
+shown = rq4[rq4["metric"].isin(["fid", "rocket_fid", "kid", "cas"])] if not rq4.empty else rq4
+Markdown(report.markdown_list(report.describe_versus(shown, higher_is_better=report.RQ4_METRICS)))
 
 # %% [markdown]
 # ## RQ5 — Token prior against embedding prior
@@ -116,8 +157,18 @@ Markdown(report.versus_markdown(stage2, report.RQ4_METRICS, within="prior", show
 # it was run) and the diagonal. The RQ5 chapter shows the table, the grouped bars and all tests.
 
 # %%
-Markdown(report.markdown_list(report.describe_rq5(report.rq5_tests(stage2), show=["fid", "rocket_fid", "kid", "cas"])
-                              if not stage2.empty else []))
+rq5 = report.rq5_tests(stage2) if not stage2.empty else pd.DataFrame()
+if rq5.empty:
+    display(Markdown("No dataset has both priors yet."))
+else:
+    display(book.table(report.rq5_grid(rq5, ("fid", "kid", "cas", "copy_rate")), drop_constant=("profile",),
+                       small=True, caption="mean paired difference (FID and KID: lower is better, CAS: higher is "
+                                           f"better); {report.MARK_LEGEND}"))
+    display(Markdown("Verdicts — " + report.verdict_counts(rq5, ["fid", "kid", "cas", "copy_rate"]) + "."))
+
+# %% tags=["hide-output"]
+Markdown(report.markdown_list(report.describe_rq5(rq5, show=["fid", "rocket_fid", "kid", "cas"])
+                              if not rq5.empty else []))
 
 # %% [markdown]
 # ## Limitations

@@ -165,17 +165,11 @@ else:
 
 # %%
 names = [Setting(*s).name for s in STAGE1_SETTINGS]
-
-
-def short(t):  # narrow headers, so that seven settings fit the page
-    return t.rename(columns=lambda c: c.replace("barlowtwins", "BT").replace("vibcreg", "VIbC"))
-
-
-SHORT = "; BT: Barlow Twins, VIbC: VIbCReg"
 for metric in ("knn_accuracy", "test_time_mse"):
     if not stage1.empty:
-        display(book.table(short(report.pivot_means(stage1, metric, order=names)), drop_constant=("profile",),
-                           caption=f"{report.WORDS[metric]}, mean over the seeds{SHORT}", small=True))
+        display(book.table(book.short_settings(report.pivot_means(stage1, metric, order=names)),
+                           drop_constant=("profile",), small=True,
+                           caption=f"{report.WORDS[metric]}, mean over the seeds; {book.SHORT_LEGEND}"))
 
 # %% tags=["hide-output"]
 if not stage1.empty:
@@ -196,10 +190,9 @@ if stage2.empty:
     display(Markdown("No stage-2 results yet."))
 for metric in ("fid", "cas", "copy_rate"):
     if metric in stage2:
-        display(book.table(short(report.pivot_means(stage2, metric, rows=("dataset", "profile", "prior"),
-                                                    order=names)),
-                           drop_constant=("profile",), caption=f"{report.WORDS[metric]}, mean over the seeds{SHORT}",
-                           small=True))
+        grid = report.pivot_means(stage2, metric, rows=("dataset", "profile", "prior"), order=names)
+        display(book.table(book.short_settings(grid), drop_constant=("profile",), small=True,
+                           caption=f"{report.WORDS[metric]}, mean over the seeds; {book.SHORT_LEGEND}"))
 
 # %% tags=["hide-output"]
 if not stage2.empty:

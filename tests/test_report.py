@@ -543,3 +543,32 @@ def test_pivot_means_puts_settings_in_columns_and_leaves_unrun_cells_empty():
     assert t.loc[("A", "cpu"), "vibcreg-slice"] == 2.0 and t.loc[("A", "cpu"), "naive"] == 1.0
     assert np.isnan(t.loc[("B", "cpu"), "vibcreg-slice"]) and t.loc[("B", "cpu"), "seeds"] == 3
     assert report.pivot_means(df.iloc[:0], "knn_accuracy").empty
+
+
+def test_verdict_grid_marks_each_difference_with_its_verdict():
+    diffs = {"vibcreg-slice": [0.10, 0.11, 0.09], "barlowtwins-warp": [0.3, -0.2, 0.05], "vibcreg-warp": [0.02]}
+    df = pd.concat([_runs({k: v for k, v in diffs.items() if k != "vibcreg-warp"}, dataset="A", profile="cpu"),
+                    _runs({"vibcreg-warp": [0.02]}, dataset="B", profile="cpu")])
+    tests = report.compare_family(df, {"knn_accuracy": True})
+    grid = report.verdict_grid(tests, "knn_accuracy", order=["naive", "barlowtwins-warp", "vibcreg-slice",
+                                                             "vibcreg-warp"])
+    assert list(grid.columns) == ["barlowtwins-warp", "vibcreg-slice", "vibcreg-warp"]
+    v = tests.set_index(["dataset", "setting"]).verdict
+    assert grid.loc[("A", "cpu"), "vibcreg-slice"] == "+0.1" + report.MARKS[v["A", "vibcreg-slice"]]
+    assert v["A", "vibcreg-slice"] != "no evidence" and grid.loc[("A", "cpu"), "barlowtwins-warp"] == "+0.05"
+    assert grid.loc[("B", "cpu"), "vibcreg-warp"] == "–" and grid.loc[("B", "cpu"), "vibcreg-slice"] == "–"
+    counts = report.verdict_counts(tests, ["knn_accuracy"])  # B's single paired seed is not a test
+    assert counts.startswith("KNN accuracy: ") and counts.endswith("1 no evidence") and "supported" in counts
+    assert report.verdict_grid(tests, "fid").empty
+
+
+def test_rq5_grid_names_each_comparison_of_the_two_by_two():
+    rows = [dict(dataset="A", profile="cpu", seed=s, setting=st, prior=pr, best_val_loss=1.0, fid=f + 0.01 * s)
+            for s in range(3) for st, pr, f in (("naive", "token", 1.0), ("naive", "embedding", 1.5),
+                                                ("vibcreg-slice", "token", 2.0), ("vibcreg-slice", "embedding", 2.5))]
+    grid = report.rq5_grid(report.rq5_tests(pd.DataFrame(rows), metrics={"fid": False, "best_val_loss": False}),
+                           metrics=("fid",))
+    got = grid["fid"].droplevel(["dataset", "profile"]).to_dict()
+    assert got["vibcreg-slice − naive, token prior"].split(" ")[0] == "+1"
+    assert got["embedding − token prior, naive"].startswith("+0.5") and set(grid.columns) == {"fid"}
+    assert got["vibcreg-slice + embedding − naive + token"].startswith("+1.5")

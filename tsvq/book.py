@@ -320,6 +320,15 @@ def table(df, *, digits: int = 3, drop_constant=("dataset", "profile"), caption:
                 f"<tbody>{body}</tbody></table></div>")
 
 
+SHORT_LEGEND = "BT: Barlow Twins, VIbC: VIbCReg"
+
+
+def short_settings(df):
+    """``df`` with its setting columns named short (barlowtwins-warp -> BT-warp; :data:`SHORT_LEGEND`), so that
+    seven settings side by side fit the page."""
+    return df.rename(columns=lambda c: str(c).replace("barlowtwins", "BT").replace("vibcreg", "VIbC"))
+
+
 def figure_label(name: str, dataset: str | None = None) -> str:
     """The cross-reference label of a figure: ``fig-<name>``, or ``fig-<dataset>-<name>`` on a per-dataset
     page (labels are global to the book, and each dataset has its own copy of the page). The runner

@@ -657,6 +657,32 @@ def describe_rq5(tests: pd.DataFrame, *, higher_is_better=RQ5_METRICS, show=None
     return lines
 
 
+def rq5_grid(tests: pd.DataFrame, metrics=("fid", "kid", "cas")) -> pd.DataFrame:
+    """:func:`rq5_tests` as one grid: a row per dataset, profile and comparison (the tokenizer's effect within a
+    prior, the prior's within a tokenizer, the thesis' diagonal), a column per metric, each cell the mean
+    paired difference with the verdict's mark (:data:`MARKS`)."""
+    if tests.empty:
+        return pd.DataFrame()
+    t = tests[tests["metric"].isin(list(metrics))]
+
+    def comparison(r):
+        if r["effect"] == "tokenizer":
+            return f"{r['setting']} − naive, {r['prior']} prior"
+        if r["effect"] == "prior":
+            return f"{r['prior']} − token prior, {r['setting']}"
+        return f"{r['cell']} − naive + token"
+
+    t = t.assign(comparison=[comparison(r) for r in t.to_dict("records")],
+                 value=[("–" if r["n"] < 2 or not np.isfinite(r["difference"])
+                         else _f(r["difference"], True) + MARKS.get(r["verdict"], "")) for r in t.to_dict("records")])
+    keys = [c for c in FAMILY if c in t.columns] + ["comparison"]
+    grid = t.set_index(keys + ["metric"])["value"].unstack("metric").fillna("–")
+    grid = grid.reindex(pd.unique(pd.MultiIndex.from_frame(t[keys])))
+    grid = grid[[m for m in metrics if m in grid.columns]]
+    grid.columns = list(grid.columns)
+    return grid
+
+
 def paired_ssl_setting(stage2: pd.DataFrame, select_on: str = "best_val_loss",
                        baseline: str = "naive") -> tuple[str, list]:
     """The SSL setting of a 2 × 2 and the seeds it shares with ``baseline``.
@@ -1089,6 +1115,39 @@ def finding_lines(tests: pd.DataFrame, metrics, *, by: str = "setting", baseline
                      f"{_f(d.max(), True)} over {len(testable)} {noun}s ({counts}); {'largest' if pref is None else 'most favourable'}: "
                      f"{_effect(best, by)}{_direction(best, pref)}{rest}")
     return lines
+
+
+MARKS = {"supported": " ●", "suggestive": " ◐", "no evidence": ""}
+MARK_LEGEND = "● supported, ◐ suggestive, no mark: no evidence; – not run or one paired seed"
+
+
+def verdict_grid(tests: pd.DataFrame, metric: str, *, by: str = "setting", order=None) -> pd.DataFrame:
+    """One metric of a :func:`compare_family` table as a grid: a row per family (and ``within`` group, e.g. the
+    prior), a column per ``by`` group (in ``order``, default as they appear), each cell the mean paired
+    difference to the baseline with the verdict's mark (:data:`MARKS`), "–" where there is no test."""
+    t = tests[tests["metric"] == metric] if not tests.empty else tests
+    if t.empty:
+        return pd.DataFrame()
+    rows = [c for c in t.columns if c not in _STATS and c not in (by, "effect") and t[c].notna().any()]
+    cells = t.assign(cell=[("–" if r["n"] < 2 or not np.isfinite(r["difference"])
+                            else _f(r["difference"], True) + MARKS.get(r["verdict"], ""))
+                           for r in t.to_dict("records")])
+    grid = cells.set_index(rows + [by])["cell"].unstack(by).fillna("–")
+    grid = grid[[c for c in (order or pd.unique(t[by])) if c in grid.columns]]
+    grid.columns = list(grid.columns)
+    return grid.reindex(pd.unique(pd.MultiIndex.from_frame(t[rows])) if len(rows) > 1 else pd.unique(t[rows[0]]))
+
+
+def verdict_counts(tests: pd.DataFrame, metrics) -> str:
+    """"KNN accuracy: 2 supported, 5 suggestive, 98 no evidence; …" over the tested rows of ``metrics``."""
+    out = []
+    for m in metrics:
+        t = tests[(tests["metric"] == m) & (tests["n"] >= 2)] if not tests.empty else tests
+        if len(t):
+            w = t["verdict"].value_counts()
+            out.append(f"{_word(m)}: " + ", ".join(f"{w.get(v, 0)} {v}" for v in ("supported", "suggestive",
+                                                                                  "no evidence")))
+    return "; ".join(out)
 
 
 RULE = ("Verdicts: **supported** (Holm p < 0.05 and the 95 % interval excludes 0), **suggestive** (only the "
