@@ -203,6 +203,7 @@ def test_toc_lists_exactly_the_successfully_executed_chapters(tmp_path):
     assert "ECG5000" not in rq1
     assert "## GunPoint" in rq1 and box in rq1  # each dataset's finding, as its page shows it
     assert "## " not in landing  # a page without a finding box adds no section
+    assert "{doc}`Conclusions <conclusions>`" in rq1 and "Conclusions" not in landing  # the grids, for questions
 
 
 def test_toc_of_a_fresh_checkout_is_the_root_page_alone(tmp_path):

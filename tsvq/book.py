@@ -584,6 +584,10 @@ def _landing_page(ch: Chapter, datasets: list[str], ex: Path) -> str:
                          f"{seeds}):", "", box, ""]
     lines += ["", "Each section is one executed copy of `book/" + ch.name + ".py`; re-run it with "
               "`make run DATASET=<name> PROFILE=<profile>`.", ""]
+    if ch.name.startswith("rq"):
+        lines += ["Every dataset side by side, one grid per metric of the paired differences marked by their "
+                  "verdicts, is in the {doc}`Conclusions <conclusions>`; the view across datasets in the "
+                  "{doc}`Summary of results <summary>`.", ""]
     if findings:
         lines += ["The finding of each dataset's page, as that page computed it:", "", *findings]
     return "\n".join(lines)
