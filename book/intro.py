@@ -23,10 +23,11 @@
 # with the tests of each chapter: the mean paired difference to the naive tokenizer over the seeds, its 95 %
 # interval and the verdict word of the book's rule, **supported** (Holm-corrected p < 0.05 and the interval
 # excludes 0), **suggestive** (only the uncorrected p < 0.05) or **no evidence**. First, across datasets: for
-# each dataset the SSL setting chosen on validation data (never TEST) against naive, summarised by the
-# median difference (with its distribution-free interval from 6 datasets on), win / tie / loss counts and
-# the Wilcoxon signed-rank p-value. Each chapter gives the evidence; the *Summary* draws every difference in
-# one figure.
+# each dataset the SSL setting chosen on validation data (never TEST) against naive, by the Wilcoxon
+# signed-rank test over datasets (the *Summary* has the medians and intervals). Then per question and
+# metric, one line over all datasets: where some SSL setting is better, or worse, than naive, by the strongest
+# verdict it reaches there ("2 of 6": two of the six settings reach it), and where no setting shows evidence
+# either way. The *Conclusions* give every difference as a grid; each chapter gives the evidence.
 
 # %% tags=["parameters"]
 dataset = "GunPoint"
@@ -45,7 +46,9 @@ stage1 = collect_current(results_dir, "stage1.csv", data_dir)
 stage2 = collect_current(results_dir, "stage2.csv", data_dir)
 stage1 = stage1[stage1["profile"] == profile] if not stage1.empty else stage1  # one profile: the book's
 stage2 = stage2[stage2["profile"] == profile] if not stage2.empty else stage2
-Markdown(report.tldr(stage1, stage2))
+selection = collect_current(results_dir, "selection.csv", data_dir)
+selection = selection[selection["profile"] == profile] if not selection.empty else selection
+Markdown(report.tldr(stage1, stage2, selection))
 
 # %% [markdown]
 # ## The thesis in brief

@@ -528,33 +528,6 @@ def across_table(table: pd.DataFrame) -> pd.DataFrame:
     return t.set_index(index)[cols]
 
 
-def describe_across(table: pd.DataFrame, metric: str | None = None, *, by: str = "setting",
-                    baseline: str = "naive") -> list[str]:
-    """One sentence per row of :func:`across_datasets` or :func:`across_family` (whose ``metric`` column names
-    the metric): median difference (and its interval, where defined), win/tie/loss, Wilcoxon p, and the Holm p
-    and verdict where the table has them."""
-    stats = (by, "metric", "better", "datasets", "median_difference", "median_ci_low", "median_ci_high", "wins",
-             "ties", "losses", "p_value", "p_holm", "verdict", "note")
-    keys = [c for c in table.columns if c not in stats]
-
-    def interval(r):
-        lo, hi = r.get("median_ci_low", float("nan")), r.get("median_ci_high", float("nan"))
-        return "" if pd.isna(lo) else f" [{_f(lo, True)}, {_f(hi, True)}]"
-
-    def judged(r):
-        if "verdict" not in r:
-            return ""
-        word = r["verdict"] if r["verdict"] == "no evidence" else f"**{r['verdict']}**"
-        return f", Holm p {_p(r['p_holm'])}: {word}"
-
-    return [", ".join(f"{k} {r[k]}" for k in keys if r[k] != "–") + f": `{r.get('metric', metric)}`, {r[by]} − "
-            f"{baseline} over {r['datasets']} dataset{'s' if r['datasets'] != 1 else ''}: median "
-            f"{_f(r['median_difference'], True)}{interval(r)}; {r['wins']} better, {r['ties']} tied (95 % interval "
-            f"containing 0 or undefined), {r['losses']} worse; Wilcoxon p {_p(r['p_value'])}{judged(r)}"
-            + (f" ({r['note']})" if r["note"] else "")
-            for r in table.to_dict("records")]
-
-
 # ----------------------------------------------------------------------------------------------- chapters
 
 
@@ -1230,11 +1203,6 @@ def limitations(stage1: pd.DataFrame, stage2: pd.DataFrame) -> list[str]:
     return lines
 
 
-def headline_lines(top: pd.DataFrame) -> list[str]:
-    """:func:`describe_across` sentences for the rows of :func:`headline`."""
-    return describe_across(top.assign(setting=VAL_CHOSEN)) if not top.empty else []
-
-
 def verdict_groups(top: pd.DataFrame) -> str:
     """The rows of :func:`headline` grouped by their verdict, in one sentence per verdict: what the table beside
     it says, read by the rule (each row's metric, prior where it has one, and whether the VAL-chosen setting is
@@ -1261,44 +1229,85 @@ def verdict_groups(top: pd.DataFrame) -> str:
     return "By the rule: " + ". ".join(parts) + "."
 
 
+def brief_lines(tests: pd.DataFrame, metric: str, higher_is_better, *, by: str = "setting",
+                baseline: str = "naive", noun: str | None = None) -> list[str]:
+    """One metric of a :func:`compare_family` table over all its datasets in one line per ``within`` group (e.g.
+    prior): the datasets where some ``by`` group is better than ``baseline`` by the strongest verdict it reaches
+    (with how many of the groups reach it), those where some group is worse, and those with no evidence either
+    way. ``higher_is_better`` None: "higher" / "lower" instead of better / worse."""
+    t = tests[(tests["metric"] == metric) & (tests["n"] >= 2)] if not tests.empty else tests
+    if t.empty:
+        return []
+    family = [c for c in FAMILY if c in t.columns]
+    varying = [c for c in family if t[c].nunique() > 1 and c != "dataset"]
+    within = [c for c in t.columns if c not in _STATS and c not in family and c not in (by, "effect", "cell")
+              and t[c].notna().any()]
+    up_word, down_word = ("better", "worse") if higher_is_better is not None else ("higher", "lower")
+    lines = []
+    for key, part in (t.groupby(within, sort=False) if within else [((), t)]):
+        key = key if isinstance(key, tuple) else (key,)
+        where = "".join(f", {v} prior" if k == "prior" else f", {k} {v}" for k, v in zip(within, key))
+        sides = {up_word: {"supported": [], "suggestive": []}, down_word: {"supported": [], "suggestive": []}}
+        quiet = []
+        for fam, g in part.groupby(family, sort=True):
+            fam = fam if isinstance(fam, tuple) else (fam,)
+            name = str(fam[0]) + "".join(f" ({fam[family.index(c)]})" for c in varying)
+            said = False
+            for side in (up_word, down_word):
+                up = side == up_word
+                good = (g["difference"] > 0) == (up if higher_is_better in (True, None) else not up)
+                for v in ("supported", "suggestive"):
+                    k = int(((g["verdict"] == v) & good).sum())
+                    if k:
+                        sides[side][v].append(f"{name} ({k} of {len(g)})" if len(g) > 1 else name)
+                        said = True
+                        break
+            if not said:
+                quiet.append(name)
+        clauses = []
+        for side in (up_word, down_word):
+            got = [f"{v} on {', '.join(sides[side][v])}" for v in ("supported", "suggestive") if sides[side][v]]
+            clauses.append(f"{side}: " + ("; ".join(got) if got else "nowhere"))
+        n = part.groupby(family).ngroups
+        plural = "s" if n != 1 else ""
+        head = f"{_word(metric)}{where}, {noun or GROUP_WORDS.get(by, by)} − {baseline} over {n} dataset{plural} — "
+        if len(quiet) == n:
+            lines.append(head + f"no evidence either way ({', '.join(quiet)}).")
+            continue
+        lines.append(head + "; ".join(clauses) + (f"; no evidence either way on {', '.join(quiet)}" if quiet else "")
+                     + ".")
+    return lines
+
+
 def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame | None = None) -> str:
-    """The five answers in brief, as markdown: per research question one line per dataset and profile, each
-    computed by the same test family as that question's chapter (:func:`finding_lines`), with the verdict words
-    of the rule. Datasets with fewer than two seeds shared with the naive tokenizer are said to have no test.
-    With ``selection``, first the answer across datasets (:func:`headline`)."""
+    """The five answers in brief, as markdown: per research question and metric one line over all datasets
+    (:func:`brief_lines`), each from the same test family as that question's chapter, with the verdict words of
+    the rule; "(k of m)" counts the settings reaching the verdict. With ``selection``, first the answer across
+    datasets (:func:`headline`, :func:`verdict_groups`)."""
 
-    def per_dataset(table: pd.DataFrame, lines_of) -> list[str]:
-        out = []
-        if table.empty:
-            return ["no results yet"]
-        for (ds, prof), part in table.groupby(["dataset", "profile"], sort=True):
-            got = lines_of(part)
-            out.append(f"**{ds}** ({prof}, {part['seed'].nunique()} seeds): " + ("; ".join(got) if got else "no test"))
-        return out
+    def rq1(table):
+        tests = compare_family(table, RQ1_METRICS)
+        return brief_lines(tests, "knn_accuracy", True) + brief_lines(tests, "test_time_mse", False)
 
-    def rq1(part):
-        return finding_lines(compare_family(part, RQ1_METRICS), {"knn_accuracy": True, "test_time_mse": False})
+    def rq2(table):
+        tests = compare_family(per_augmentation(table, RQ2_METRICS), RQ2_METRICS, baseline="none", by="aug")
+        return brief_lines(tests, "knn_accuracy", True, by="aug")
 
-    def rq2(part):
-        tests = compare_family(per_augmentation(part, RQ2_METRICS), RQ2_METRICS, baseline="none", by="aug")
-        return finding_lines(tests, {"knn_accuracy": True}, by="aug", baseline="none")
+    def rq3(table):
+        return brief_lines(rq3_tests(table), "context_gain", True)
 
-    def rq3(part):
-        return finding_lines(rq3_tests(part), {"context_gain": True})
+    def rq4(table):
+        tests = compare_family(table, RQ4_METRICS, within="prior")
+        return [line for m, pref in (("fid", False), ("cas", True)) for line in brief_lines(tests, m, pref)]
 
-    def rq4(part):
-        return finding_lines(compare_family(part, RQ4_METRICS, within="prior"), {"fid": False, "cas": True})
-
-    def rq5(part):
-        tests = rq5_tests(part)
+    def rq5(table):
+        tests = rq5_tests(table)
         if tests.empty:
             return []
         diag = tests[tests["effect"] == "diagonal"].drop(columns=["effect", "setting", "prior"], errors="ignore")
-        tok = tests[tests["effect"] == "tokenizer"].drop(columns=["effect", "cell"], errors="ignore")
-        want = {"fid": False, "cas": True}
-        return ([f"tokenizer, {x}" for x in finding_lines(tok.dropna(axis=1, how="all"), want, per="group")]
-                + [f"thesis' diagonal, {x}" for x in finding_lines(diag.dropna(axis=1, how="all"), want, by="cell",
-                                                                    baseline="naive + token", per="group")])
+        return [f"the thesis' diagonal, {line}" for m, pref in (("fid", False), ("cas", True))
+                for line in brief_lines(diag, m, pref, by="cell", baseline="naive + token prior",
+                                        noun="SSL + embedding prior")]
 
     sections = [
         ("RQ1 — do SSL tokens classify better, and still reconstruct?", stage1, rq1),
@@ -1311,11 +1320,12 @@ def tldr(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame | N
     top = headline(stage1, stage2, selection) if selection is not None else pd.DataFrame()
     if not top.empty:
         out.append("**Across datasets — the SSL setting chosen on VAL for each dataset, against naive**\n")
-        out += [f"- {line}" for line in headline_lines(top)]
+        out.append(f"- {verdict_groups(top)}")
         out.append("")
     for title, table, fn in sections:
         out.append(f"**{title}**\n")
-        out += [f"- {line}" for line in per_dataset(table, fn)]
+        got = fn(table) if not table.empty else []
+        out += [f"- {line}" for line in got] or ["- no results yet"]
         out.append("")
     return "\n".join(out)
 
