@@ -301,18 +301,6 @@ def markdown_list(lines, empty: str = "no results yet") -> str:
     return "\n".join(f"- {line}" for line in lines) if lines else f"- {empty}"
 
 
-def versus_markdown(df: pd.DataFrame, metrics: dict, *, baseline: str = "naive", by: str = "setting",
-                    within=(), family=FAMILY, show=None) -> str:
-    """:func:`compare_family` on ``metrics`` ({metric: higher_is_better}) told as a markdown list.
-
-    Holm runs over all of ``metrics``; ``show`` (default: all) picks the metrics that get a sentence.
-    """
-    t = compare_family(df, metrics, baseline=baseline, by=by, within=within, family=family)
-    if show is not None and not t.empty:
-        t = t[t["metric"].isin(list(show))]
-    return markdown_list(describe_versus(t, higher_is_better=metrics, by=by, baseline=baseline))
-
-
 def best_setting(df: pd.DataFrame, metric: str, *, by: str = "setting", exclude=("naive",),
                  lower: bool = True) -> str:
     """The group with the best mean ``metric`` (lowest by default), ``exclude`` left out.
