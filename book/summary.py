@@ -46,6 +46,7 @@ anchors = collect_current(results_dir, "reference_quality.csv", data_dir)
 peer = collect_current(results_dir, "peer.csv", data_dir)
 selection = collect_current(results_dir, "selection.csv", data_dir)
 thesis = report.thesis_table()
+names = [Setting(*s).name for s in STAGE1_SETTINGS]  # the grid's order: naive, then the six SSL settings
 
 # %% [markdown]
 # ## The headline: the SSL tokenizer a user would choose, against naive
@@ -123,8 +124,7 @@ else:
 if stage1.empty:
     display(Markdown("No stage-1 results yet: no ranking of the tokenizers."))
 else:
-    cd_table, cd_missing = report.cd_scores(stage1, "knn_accuracy",
-                                            settings=[Setting(*s).name for s in STAGE1_SETTINGS])
+    cd_table, cd_missing = report.cd_scores(stage1, "knn_accuracy", settings=names)
     if len(cd_table) >= 2:
         display(book.figure(
             plots.plot_critical_difference(cd_table, metric="knn_accuracy"), "critical-difference",
@@ -164,7 +164,6 @@ else:
 # accuracy, the codebook perplexity and the std over seeds.
 
 # %%
-names = [Setting(*s).name for s in STAGE1_SETTINGS]
 for metric in ("knn_accuracy", "test_time_mse"):
     if not stage1.empty:
         display(book.table(book.short_settings(report.pivot_means(stage1, metric, order=names)),

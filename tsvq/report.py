@@ -634,8 +634,7 @@ def rq5_grid(tests: pd.DataFrame, metrics=("fid", "kid", "cas")) -> pd.DataFrame
         return f"{r['cell']} − naive + token"
 
     t = t.assign(comparison=[comparison(r) for r in t.to_dict("records")],
-                 value=[("–" if r["n"] < 2 or not np.isfinite(r["difference"])
-                         else _f(r["difference"], True) + MARKS.get(r["verdict"], "")) for r in t.to_dict("records")])
+                 value=[_marked(r) for r in t.to_dict("records")])
     keys = [c for c in FAMILY if c in t.columns] + ["comparison"]
     grid = t.set_index(keys + ["metric"])["value"].unstack("metric").fillna("–")
     grid = grid.reindex(pd.unique(pd.MultiIndex.from_frame(t[keys])))
@@ -1082,6 +1081,13 @@ MARKS = {"supported": " ●", "suggestive": " ◐", "no evidence": ""}
 MARK_LEGEND = "● supported, ◐ suggestive, no mark: no evidence; – not run or one paired seed"
 
 
+def _marked(r) -> str:
+    """A test row's mean paired difference with its verdict's mark; "–" without a test (fewer than 2 seeds)."""
+    if r["n"] < 2 or not np.isfinite(r["difference"]):
+        return "–"
+    return _f(r["difference"], True) + MARKS.get(r["verdict"], "")
+
+
 def verdict_grid(tests: pd.DataFrame, metric: str, *, by: str = "setting", order=None) -> pd.DataFrame:
     """One metric of a :func:`compare_family` table as a grid: a row per family (and ``within`` group, e.g. the
     prior), a column per ``by`` group (in ``order``, default as they appear), each cell the mean paired
@@ -1090,9 +1096,7 @@ def verdict_grid(tests: pd.DataFrame, metric: str, *, by: str = "setting", order
     if t.empty:
         return pd.DataFrame()
     rows = [c for c in t.columns if c not in _STATS and c not in (by, "effect") and t[c].notna().any()]
-    cells = t.assign(cell=[("–" if r["n"] < 2 or not np.isfinite(r["difference"])
-                            else _f(r["difference"], True) + MARKS.get(r["verdict"], ""))
-                           for r in t.to_dict("records")])
+    cells = t.assign(cell=[_marked(r) for r in t.to_dict("records")])
     grid = cells.set_index(rows + [by])["cell"].unstack(by).fillna("–")
     grid = grid[[c for c in (order or pd.unique(t[by])) if c in grid.columns]]
     grid.columns = list(grid.columns)
