@@ -36,6 +36,7 @@ results_dir = "results"
 
 # %%
 import numpy as np
+import pandas as pd
 from IPython.display import Markdown, display
 
 from tsvq import book, experiments, plots, report
@@ -107,24 +108,48 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 # ## Choosing the SSL tokenizer for the figures
 #
 # The same probes, fitted on TRAIN and scored on the VAL split, for every tokenizer (written to
-# `rq1.csv`). The SSL setting with the highest mean VAL KNN accuracy is the one the figures show.
+# `rq1.csv`). The figures show the SSL setting that goes to stage 2, chosen by cross-validation on
+# TRAIN ∪ VAL (`selection.csv`, last section); while the validation search is incomplete, the SSL setting
+# with the highest mean VAL KNN accuracy here.
 
 # %%
 val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
+val_path = results_path(results_dir, dataset, profile, "rq1.csv")
+kept = pd.read_csv(val_path) if val_path.is_file() else val.iloc[0:0]
+kept = kept[kept["seed"].isin(seeds)] if len(kept) else kept
+if val.attrs["missing"] and len(kept) > len(val):
+    # A model cache that lacks some tokenizers (a fresh machine, or one that trained only stage 2's) would
+    # otherwise replace the table of every setting by a part of it, and change the setting the figures show.
+    display(Markdown(f"This machine's model cache lacks {len(val.attrs['missing'])} of these tokenizers, so the "
+                     f"table is `rq1.csv` as written by the last execution that probed all {len(kept)} of them."))
+    val = kept
+elif len(val):
+    val.to_csv(val_path, index=False)
 book.stop_unless(val, what="cached tokenizers",
                  why=f"The tokenizers of these runs are not in this machine's model cache, so the VAL probes and "
                      f"the figures below, which need the models, end the page here (the numbers above come from the "
                      f"tables alone); `tsvq run --dataset {dataset}` trains the tokenizers again.")
-val.to_csv(results_path(results_dir, dataset, profile, "rq1.csv"), index=False)
-ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
+selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
+chosen = report.val_chosen(selection[selection["seed"].isin(seeds)] if not selection.empty else selection)
 probed = sorted(set(val["seed"]))
-display(Markdown(f"The SSL tokenizer shown below is **{ssl}** (highest mean VAL KNN accuracy over seed"
-                 f"{'s' if len(probed) != 1 else ''} {', '.join(map(str, probed))}, the tokenizers in the model "
-                 f"cache); the figures use the models of seed {probed[0]}."))
+if chosen.empty:
+    ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
+    why = (f"highest mean VAL KNN accuracy over seed{'s' if len(probed) != 1 else ''} "
+           f"{', '.join(map(str, probed))}; the validation search is incomplete")
+else:
+    ssl = chosen["setting"].iloc[0]
+    why = "the setting chosen for stage 2 by cross-validation on TRAIN ∪ VAL"
+shown = [s for s in probed if all(experiments.is_cached(ds, profile=profile, setting=n, seed=s) for n in ("naive", ssl))]
+display(Markdown(f"The SSL tokenizer shown below is **{ssl}** ({why})"
+                 + (f"; the figures use the models of seed {shown[0]}." if shown else ".")))
 book.table(report.summarize(val, ["val_svm_accuracy", "val_knn_accuracy"], cells_only=True))
 
 # %%
-models = {name: experiments.tokenizer_for(ds, profile=profile, setting=name, seed=probed[0]) for name in ("naive", ssl)}
+book.stop_unless(pd.DataFrame({"seed": shown}), what="cached tokenizers",
+                 why=f"No seed of the naive and the {ssl} tokenizer is in this machine's model cache, so the "
+                     f"figures below, which need the models, end the page here; `tsvq run --dataset {dataset}` "
+                     "trains them again.")
+models = {name: experiments.tokenizer_for(ds, profile=profile, setting=name, seed=shown[0]) for name in ("naive", ssl)}
 per_class = max(1, 6 // ds.meta.n_classes)
 pick = np.concatenate([np.flatnonzero(ds.y_test == c)[:per_class] for c in range(ds.meta.n_classes)])[:6]
 
@@ -142,7 +167,7 @@ book.figure(plots.plot_reconstructions_compared(x, {name: experiments.reconstruc
                                                 ds.y_test[pick], class_names=ds.meta.class_names),
             "reconstructions",
             f"{dataset}: {len(pick)} TEST series (the first {per_class} of each class; black) and their reconstructions by "
-            f"the naive and the {ssl} tokenizer (dashed), models of seed {probed[0]}; z-scaled values against "
+            f"the naive and the {ssl} tokenizer (dashed), models of seed {shown[0]}; z-scaled values against "
             "time step.", dataset=dataset)
 
 # %% [markdown]
@@ -156,7 +181,7 @@ book.figure(plots.plot_reconstructions_compared(x, {name: experiments.reconstruc
 book.figure(plots.plot_codebook_usage({name: codebook_stats(m, ds.x_test)["all"]["counts"]
                                        for name, m in models.items()}), "codebook",
             f"{dataset}: share of the tokens of all {ds.meta.n_test} TEST series that each code takes, codes "
-            f"sorted by use, for the naive and the {ssl} tokenizer of seed {probed[0]}.", dataset=dataset)
+            f"sorted by use, for the naive and the {ssl} tokenizer of seed {shown[0]}.", dataset=dataset)
 
 # %% [markdown]
 # ## Maps of the pooled latents
@@ -172,13 +197,13 @@ features = {name: pooled_features(m, ds.x_test[sub]) for name, m in models.items
 book.figure(plots.plot_latent_maps({name: embed_2d(f, method="pca", seed=seeds[0]) for name, f in features.items()},
                                    ds.y_test[sub], class_names=ds.meta.class_names), "pca",
             f"{dataset}: the pooled quantised latents of {len(sub)} TEST series projected on their first two "
-            f"principal components, per tokenizer (seed {probed[0]}), coloured by class.", dataset=dataset)
+            f"principal components, per tokenizer (seed {shown[0]}), coloured by class.", dataset=dataset)
 
 # %%
 book.figure(plots.plot_latent_maps({name: embed_2d(f, method="tsne", seed=seeds[0]) for name, f in features.items()},
                                    ds.y_test[sub], class_names=ds.meta.class_names), "tsne",
             f"{dataset}: t-SNE map of the pooled quantised latents of {len(sub)} TEST series, per tokenizer (seed "
-            f"{probed[0]}), coloured by class; distances between groups are not meaningful, neighbourhoods are.",
+            f"{shown[0]}), coloured by class; distances between groups are not meaningful, neighbourhoods are.",
             dataset=dataset)
 
 # %% [markdown]
@@ -216,7 +241,6 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 # dataset: the highest mean cross-validated KNN accuracy over the seeds every SSL setting ran.
 
 # %%
-selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
 selection = selection[selection["seed"].isin(seeds)] if not selection.empty else selection
 if selection.empty:
     display(Markdown(f"No validation search was run for {dataset} at this profile and these seeds."))
