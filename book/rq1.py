@@ -113,18 +113,10 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 # with the highest mean VAL KNN accuracy here.
 
 # %%
-val = experiments.probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
-val_path = results_path(results_dir, dataset, profile, "rq1.csv")
-kept = pd.read_csv(val_path) if val_path.is_file() else val.iloc[0:0]
-kept = kept[kept["seed"].isin(seeds)] if len(kept) else kept
-if val.attrs["missing"] and len(kept) > len(val):
-    # A model cache that lacks some tokenizers (a fresh machine, or one that trained only stage 2's) would
-    # otherwise replace the table of every setting by a part of it, and change the setting the figures show.
+val = experiments.val_probes(ds, profile=profile, seeds=seeds, results_dir=results_dir)
+if val.attrs["kept"]:
     display(Markdown(f"This machine's model cache lacks {len(val.attrs['missing'])} of these tokenizers, so the "
-                     f"table is `rq1.csv` as written by the last execution that probed all {len(kept)} of them."))
-    val = kept
-elif len(val):
-    val.to_csv(val_path, index=False)
+                     f"table is `rq1.csv` as written by the last execution that probed all {len(val)} of them."))
 book.stop_unless(val, what="cached tokenizers",
                  why=f"The tokenizers of these runs are not in this machine's model cache, so the VAL probes and "
                      f"the figures below, which need the models, end the page here (the numbers above come from the "

@@ -209,3 +209,22 @@ def test_grid_argument_errors_are_one_line(capsys):
     assert main(["grid", "--datasets", "GunPoint", "--workers", "0"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: --workers") and "\n" not in err
+
+
+def test_val_probes_never_shrink_the_committed_table_to_what_one_cache_holds(tmp_path, monkeypatch, gunpoint):
+    from tsvq.experiments import tokenizer_for, val_probes
+
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "r" / "GunPoint" / "smoke" / "rq1.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame([{"dataset": "GunPoint", "profile": "smoke", "seed": s, "setting": n, "val_svm_accuracy": 0.5,
+                   "val_knn_accuracy": 0.5} for s in (0, 1) for n in ("naive", "vibcreg-slice")]).to_csv(path, index=False)
+    before = path.read_text()
+    tokenizer_for(gunpoint, profile="smoke", setting="naive", seed=0)  # 1 of the 7 tokenizers of seed 0 cached
+    out = val_probes(gunpoint, profile="smoke", seeds=[0], results_dir=tmp_path / "r")
+    assert out.attrs["kept"] and len(out.attrs["missing"]) == len(STAGE1_SETTINGS) - 1
+    assert list(out["seed"]) == [0, 0] and path.read_text() == before
+    path.unlink()  # nothing committed: the cache's probes are the table
+    out = val_probes(gunpoint, profile="smoke", seeds=[0], results_dir=tmp_path / "r")
+    assert not out.attrs["kept"] and list(out["setting"]) == ["naive"] and 0 <= out["val_knn_accuracy"].iloc[0] <= 1
+    assert len(read_table(path)) == 1

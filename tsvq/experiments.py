@@ -18,7 +18,7 @@ from .config import EvalConfig
 from .data import UCRDataset
 from .identity import PRIORS as PRIOR_CONFIGS
 from .identity import RunId, Setting
-from .results import load_table, merge_parts, provenance, read_table, results_path, write_part
+from .results import load_table, merge_parts, provenance, read_table, results_path, write_part, write_table
 from .utils import config_hash
 
 # (ssl method, augmentation): the naive tokenizer and the thesis' SSL settings
@@ -529,6 +529,24 @@ def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "v
     out.attrs["missing"] = missing
     return out
 
+
+
+def val_probes(ds: UCRDataset, *, profile: str, seeds, results_dir="results") -> pd.DataFrame:
+    """The VAL probes of every stage-1 tokenizer in the model cache (:func:`probe_grid`), written to ``rq1.csv``.
+    A cache that lacks some of them (a fresh machine, or one that trained only stage 2's tokenizers) would turn
+    that table into a part of itself: when the committed table has more rows for ``seeds``, it is returned
+    instead and left as it is, with ``.attrs["kept"]`` set; ``.attrs["missing"]`` names the uncached runs."""
+    val = probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
+    path = results_path(results_dir, ds.meta.name, profile, "rq1.csv")
+    kept = read_table(path)
+    kept = kept[kept["seed"].isin(list(seeds))].reset_index(drop=True) if not kept.empty else kept
+    if val.attrs["missing"] and len(kept) > len(val):
+        kept.attrs.update(missing=val.attrs["missing"], kept=True)
+        return kept
+    if len(val):
+        write_table(path, val)
+    val.attrs["kept"] = False
+    return val
 
 def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
     """Anchors for the sample-quality metrics (``reference_quality.csv``), every set TRAIN-sized and compared
