@@ -530,7 +530,6 @@ def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "v
     return out
 
 
-
 def val_probes(ds: UCRDataset, *, profile: str, seeds, results_dir="results") -> pd.DataFrame:
     """The VAL probes of every stage-1 tokenizer in the model cache (:func:`probe_grid`), written to ``rq1.csv``.
     A cache that lacks some of them (a fresh machine, or one that trained only stage 2's tokenizers) would turn
