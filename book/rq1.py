@@ -122,7 +122,8 @@ book.stop_unless(val, what="cached tokenizers",
                      f"the figures below, which need the models, end the page here (the numbers above come from the "
                      f"tables alone); `tsvq run --dataset {dataset}` trains the tokenizers again.")
 selection = read_table(results_path(results_dir, dataset, profile, "selection.csv"))
-chosen = report.val_chosen(selection[selection["seed"].isin(seeds)] if not selection.empty else selection)
+selection = selection[selection["seed"].isin(seeds)] if not selection.empty else selection
+chosen = report.val_chosen(selection)
 probed = sorted(set(val["seed"]))
 if chosen.empty:
     ssl = report.best_setting(val, "val_knn_accuracy", lower=False)
@@ -233,7 +234,6 @@ beside = report.compare_with_thesis(stage1, dataset, ["svm_accuracy", "knn_accur
 # dataset: the highest mean cross-validated KNN accuracy over the seeds every SSL setting ran.
 
 # %%
-selection = selection[selection["seed"].isin(seeds)] if not selection.empty else selection
 if selection.empty:
     display(Markdown(f"No validation search was run for {dataset} at this profile and these seeds."))
 else:
