@@ -57,7 +57,7 @@ ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
 curves = current_rows(read_table(results_path(results_dir, dataset, profile, "prior_curves.csv")), ds)
-curves = curves[curves["seed"].isin(seeds)]
+curves = curves[curves["seed"].isin(seeds)] if not curves.empty else curves
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2
 log_k = n_bands * math.log(cfg.tokenizer.codebook_size)
 stop = (f", stopping early once its best VAL epoch lies {cfg.stage2.patience:.0%} of them behind"
