@@ -114,7 +114,7 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
     res = tmp_path / "results"
     units = plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
                  results_dir=res)
-    assert len(units) == 2 * 2 * (2 + 2 + 2 + 1)  # per dataset and seed: stage 1, selection, stage 2, anchors
+    assert len(units) == 2 * 2 * (2 + 2 + 1)  # per dataset and seed: stage 1 (with selection), stage 2, anchors
     out = execute(units, executor="debug", log_dir=tmp_path / "logs")
     assert all(r["ok"] for r in out), [r for r in out if not r["ok"]]
     for name in ("GunPoint", "ItalyPowerDemand"):
@@ -140,8 +140,27 @@ def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, m
     units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=tmp_path / "r")
     bad = units[0].__class__(RunId("NoSuchDataset", 0), "stage1", str(tmp_path / "r"))
     out = execute([bad, *units], executor="debug", log_dir=tmp_path / "logs")
-    assert [r["ok"] for r in out] == [False, True, True]  # the tokenizer and its selection unit
+    assert [r["ok"] for r in out] == [False, True]
     assert "NoSuchDataset" in open(out[0]["log"]).read()
+
+
+def test_a_stage1_unit_writes_its_selection_rows_and_a_missing_selection_row_is_planned_alone(tmp_path,
+                                                                                              monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    res = tmp_path / "r"
+    units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=res)
+    assert [u.kind for u in units] == ["stage1"]
+    assert execute(units, executor="debug", log_dir=tmp_path / "logs")[0]["ok"]
+    table = res / "GunPoint" / "smoke" / "selection.csv"
+    sel = read_table(table)
+    assert len(sel) == 1 and sel["cv_knn_accuracy"].between(0, 1).all()
+    assert plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=res) == []
+    table.unlink()  # TEST rows without their selection rows (a grid of an older layout)
+    units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=res)
+    assert [u.kind for u in units] == ["selection"]
+    assert execute(units, executor="debug", log_dir=tmp_path / "logs")[0]["ok"]
+    again = read_table(table)  # scored again from the cached weights: the same numbers
+    assert len(again) == 1 and again["cv_knn_accuracy"].tolist() == sel["cv_knn_accuracy"].tolist()
 
 
 def test_local_workers_write_one_table_without_losing_rows(tmp_path, monkeypatch):

@@ -43,7 +43,7 @@ EXECUTORS = ("local", "slurm", "debug")
 
 class GridError(ValueError):
     """A grid that cannot run as asked (arguments, no Slurm); the command line prints it as one line."""
-_TABLES = {"stage1": ("stage1.csv",), "selection": ("selection.csv",),
+_TABLES = {"stage1": ("stage1.csv", "selection.csv"), "selection": ("selection.csv",),
            "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"), "reference": ("reference_quality.csv",)}
 
 
@@ -52,7 +52,7 @@ class Unit:
     """One unit of work: a run and what to compute for it, with where to read data and write rows."""
 
     run: RunId
-    kind: str  # stage1 | selection (stage 1's scores on TRAIN ∪ VAL) | stage2 | reference
+    kind: str  # stage1 (with its selection rows) | selection (those rows alone) | stage2 | reference
     results_dir: str
     data_dir: str | None = None
     device: str | None = None
@@ -71,8 +71,11 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
          results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True) -> list[Unit]:
     """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out.
 
-    Stage 1 plans, beside each tokenizer, its selection unit: cross-validated probes on TRAIN ∪ VAL and the VAL
-    reconstruction error (``selection.csv``), from which a setting is chosen without TEST. The setting
+    A stage-1 unit trains a tokenizer and writes its TEST rows (``stage1.csv``) and its selection rows:
+    cross-validated probes on TRAIN ∪ VAL and the VAL reconstruction error (``selection.csv``), from which a
+    setting is chosen without TEST. Both come from the weights in hand, so a grid cut short, or spread over
+    machines without a shared cache, never retrains a tokenizer to score it on VAL; a tokenizer whose TEST
+    rows exist without its selection rows gets a ``selection`` unit alone. The setting
     ``"val-best"`` (:data:`~tsvq.experiments.VAL_BEST`) stands for the SSL setting chosen so for each dataset
     (:func:`~tsvq.experiments.val_best_setting`, over the seeds asked for); its stage-1 grid must have run.
     """
@@ -106,6 +109,9 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
                 units.append(Unit(RunId(name, seed, as_setting(("none", "none")), None, profile), "reference", **base))
         if skip_done:
             units = [u for u in units if u.run.dataset != name or not _done(u, ds)]
+        # a stage-1 unit writes the selection rows too: a selection unit only for a tokenizer it does not train
+        training = {u.run for u in units if u.kind == "stage1"}
+        units = [u for u in units if u.kind != "selection" or u.run not in training]
     # Stage 1 first, then its selection units, then the anchors, then stage 2 prior by prior: units running side
     # by side then need different tokenizers (three priors of one tokenizer would wait for each other's
     # training). The sort is stable: otherwise the planned order (dataset, seed, setting).
@@ -117,7 +123,12 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
 def _done(unit: Unit, ds) -> bool:
     if unit.kind == "reference":
         return reference_done(unit.run, ds, unit.results_dir)
-    return is_done(unit.run, ds, unit.results_dir, unit.tables[0])
+    return is_done(unit.run, ds, unit.results_dir, unit.tables[0])  # a stage-1 unit: its TEST rows
+
+
+def _stage1_and_selection_rows(run: RunId, ds, *, device=None, progress: bool = False) -> dict[str, list[dict]]:
+    return {**stage1_rows(run, ds, device=device, progress=progress),
+            **selection_rows(run, ds, device=device, progress=progress)}
 
 
 def run_unit(unit: Unit) -> dict:
@@ -139,7 +150,7 @@ def run_unit(unit: Unit) -> dict:
     torch.set_num_threads(max(1, unit.threads))
     t0 = time.perf_counter()
     ds = load_ucr(unit.run.dataset, unit.data_dir)
-    fn = {"stage1": stage1_rows, "selection": selection_rows, "stage2": stage2_rows,
+    fn = {"stage1": _stage1_and_selection_rows, "selection": selection_rows, "stage2": stage2_rows,
           "reference": reference_rows}[unit.kind]
     write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=False), merge=False)
     return {"unit": unit.name, "ok": True, "seconds": round(time.perf_counter() - t0, 1)}
