@@ -112,7 +112,7 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
         # a stage-1 unit writes the selection rows too: a selection unit only for a tokenizer it does not train
         training = {u.run for u in units if u.kind == "stage1"}
         units = [u for u in units if u.kind != "selection" or u.run not in training]
-    # Stage 1 first, then its selection units, then the anchors, then stage 2 prior by prior: units running side
+    # Stage 1 first, then lone selection units, then the anchors, then stage 2 prior by prior: units running side
     # by side then need different tokenizers (three priors of one tokenizer would wait for each other's
     # training). The sort is stable: otherwise the planned order (dataset, seed, setting).
     order = {"stage1": 0, "selection": 1, "reference": 2, "stage2": 3}
