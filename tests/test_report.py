@@ -375,6 +375,12 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     # the chosen setting has no prior runs yet (only naive's): no stage-2 rows, and no error
     s2 = pd.concat(tables).query("setting == 'naive'").assign(prior="token").rename(columns={"knn_accuracy": "fid"})
     assert report.headline(s1, s2, sel, stage1_metrics=()).empty
+    # the thesis-style token prior (an ablation) stays out of the headline's family unless asked for
+    ablation = pd.concat([s1.assign(prior=p) for p in ("token", "token_thesis")])
+    ablation = ablation.rename(columns={"knn_accuracy": "fid"})
+    assert list(report.headline(s1, ablation, sel, stage1_metrics=(), stage2_metrics=("fid",)).prior) == ["token"]
+    both = report.headline(s1, ablation, sel, stage1_metrics=(), stage2_metrics=("fid",), priors=("token", "token_thesis"))
+    assert sorted(both.prior) == ["token", "token_thesis"]
     assert report.across_datasets(s2, "fid", higher_is_better=False).empty
     picked = report.only_val_chosen(report.overview_tests(s1, pd.DataFrame()), chosen)
     assert len(picked) == 7 and set(picked.setting) == {"vibcreg-warp"} and (picked.verdict == "supported").all()

@@ -481,10 +481,18 @@ def across_family(df: pd.DataFrame, metrics: dict, *, within=(), baseline: str =
 
 def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame, *,
              stage1_metrics=("knn_accuracy", "svm_accuracy", "test_time_mse"),
-             stage2_metrics=("fid", "kid", "cas")) -> pd.DataFrame:
+             stage2_metrics=("fid", "kid", "cas"), priors=None) -> pd.DataFrame:
     """The book's answer across datasets: the VAL-chosen SSL setting against naive (:func:`with_val_chosen`),
     per metric (and prior), by :func:`across_datasets` (median difference with its interval, win / tie /
-    loss, Wilcoxon p), Holm over all of these rows of a profile and the verdict (:func:`across_family`)."""
+    loss, Wilcoxon p), Holm over all of these rows of a profile and the verdict (:func:`across_family`).
+
+    Stage 2 counts the ``priors`` only, by default those of the method (:data:`tsvq.experiments.PRIORS`): the
+    thesis-style token prior is an ablation of RQ5, run on few datasets, and in this family it would only
+    weaken the Holm correction of the others."""
+    from .experiments import PRIORS
+
+    if not stage2.empty and "prior" in stage2:
+        stage2 = stage2[stage2["prior"].isin(PRIORS if priors is None else priors)]
     chosen = val_chosen(selection)
     allm = {**RQ1_METRICS, **RQ4_METRICS}
     parts = (_across_stack(with_val_chosen(stage1, chosen), {m: allm.get(m) for m in stage1_metrics})
