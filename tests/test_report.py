@@ -379,7 +379,8 @@ def test_headline_compares_the_setting_chosen_on_val_not_the_best_on_test():
     ablation = pd.concat([s1.assign(prior=p) for p in ("token", "token_thesis")])
     ablation = ablation.rename(columns={"knn_accuracy": "fid"})
     assert list(report.headline(s1, ablation, sel, stage1_metrics=(), stage2_metrics=("fid",)).prior) == ["token"]
-    both = report.headline(s1, ablation, sel, stage1_metrics=(), stage2_metrics=("fid",), priors=("token", "token_thesis"))
+    both = report.headline(s1, ablation, sel, stage1_metrics=(), stage2_metrics=("fid",),
+                           priors=("token", "token_thesis"))
     assert sorted(both.prior) == ["token", "token_thesis"]
     assert report.across_datasets(s2, "fid", higher_is_better=False).empty
     picked = report.only_val_chosen(report.overview_tests(s1, pd.DataFrame()), chosen)
