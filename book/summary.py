@@ -36,7 +36,7 @@ from IPython.display import Markdown, display
 
 from tsvq import book, plots, report
 from tsvq.data import list_datasets
-from tsvq.experiments import PRIORS, STAGE1_SETTINGS, collect_current
+from tsvq.experiments import STAGE1_SETTINGS, collect_current
 from tsvq.identity import Setting
 
 pd.set_option("display.max_rows", None)  # a summary shows every row, not the first and last thirty
@@ -74,8 +74,7 @@ else:
     if not top.empty:
         display(book.table(report.across_table(top), drop_constant=()))
         display(Markdown(report.verdict_groups(top)))
-    method_priors = stage2[stage2["prior"].isin(PRIORS)] if not stage2.empty else stage2  # no ablation prior
-    picked = report.only_val_chosen(report.overview_tests(stage1, method_priors), chosen)
+    picked = report.only_val_chosen(report.overview_tests(stage1, report.method_priors(stage2)), chosen)
     if not picked.empty:
         display(book.figure(
             plots.plot_overview(picked), "headline",

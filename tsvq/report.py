@@ -479,6 +479,16 @@ def across_family(df: pd.DataFrame, metrics: dict, *, within=(), baseline: str =
     return _across_verdicts(_across_stack(df, metrics, within=within, baseline=baseline, by=by), by=by)
 
 
+def method_priors(stage2: pd.DataFrame, priors=None) -> pd.DataFrame:
+    """The stage-2 rows of ``priors``, by default the method's (:data:`tsvq.experiments.PRIORS`), without the
+    thesis-style token prior, an ablation of RQ5."""
+    from .experiments import PRIORS
+
+    if stage2.empty or "prior" not in stage2:
+        return stage2
+    return stage2[stage2["prior"].isin(PRIORS if priors is None else priors)]
+
+
 def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame, *,
              stage1_metrics=("knn_accuracy", "svm_accuracy", "test_time_mse"),
              stage2_metrics=("fid", "kid", "cas"), priors=None) -> pd.DataFrame:
@@ -489,10 +499,7 @@ def headline(stage1: pd.DataFrame, stage2: pd.DataFrame, selection: pd.DataFrame
     Stage 2 counts the ``priors`` only, by default those of the method (:data:`tsvq.experiments.PRIORS`): the
     thesis-style token prior is an ablation of RQ5, run on few datasets, and in this family it would only
     weaken the Holm correction of the others."""
-    from .experiments import PRIORS
-
-    if not stage2.empty and "prior" in stage2:
-        stage2 = stage2[stage2["prior"].isin(PRIORS if priors is None else priors)]
+    stage2 = method_priors(stage2, priors)
     chosen = val_chosen(selection)
     allm = {**RQ1_METRICS, **RQ4_METRICS}
     parts = (_across_stack(with_val_chosen(stage1, chosen), {m: allm.get(m) for m in stage1_metrics})
