@@ -142,6 +142,7 @@ def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, m
     out = execute([bad, *units], executor="debug", log_dir=tmp_path / "logs")
     assert [r["ok"] for r in out] == [False, True]
     assert "NoSuchDataset" in open(out[0]["log"]).read()
+    assert "stage 1 GunPoint naive seed 0" in open(out[1]["log"]).read()  # the unit's progress, in its log
 
 
 def test_a_stage1_unit_writes_its_selection_rows_and_a_missing_selection_row_is_planned_alone(tmp_path,

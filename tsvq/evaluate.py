@@ -24,10 +24,9 @@ import torch
 import torch.nn.functional as F
 from scipy.special import xlogy
 from torch import nn
-from tqdm import tqdm
 
 from .config import EvalConfig
-from .utils import atomic_save, autocast, cache_dir, default_device, file_lock
+from .utils import atomic_save, autocast, cache_dir, default_device, file_lock, progress_bar
 
 # ----------------------------------------------------------------------------------------------- helpers
 
@@ -158,7 +157,7 @@ def train_fcn(
     yt = torch.as_tensor(y_train, device=device)  # (N,)
 
     best, best_state, since_best = None, None, 0
-    bar = tqdm(range(config.fcn_epochs), desc="FCN", disable=not progress, leave=False)
+    bar = progress_bar(range(config.fcn_epochs), desc="FCN", disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         for idx in _batches(len(xt), config.fcn_batch_size, generator):
@@ -169,14 +168,14 @@ def train_fcn(
             loss.backward()
             opt.step()
         if x_val is None:
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
             continue
         val_loss, val_acc = _loss_and_accuracy(model, x_val, y_val, device)
         if best is None or val_acc > best[0] or (val_acc == best[0] and val_loss < best[1]):
             best, best_state, since_best = (val_acc, val_loss, epoch), copy.deepcopy(model.state_dict()), 0
         else:
             since_best += 1
-        bar.set_postfix(val_acc=f"{val_acc:.3f}", best=f"{best[0]:.3f}@{best[2]}")
+        bar.set_postfix(val_acc=f"{val_acc:.3f}", best=f"{best[0]:.3f}@{best[2]}", refresh=False)
         if since_best >= config.fcn_patience:
             break
     bar.close()

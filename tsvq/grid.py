@@ -152,7 +152,8 @@ def run_unit(unit: Unit) -> dict:
     ds = load_ucr(unit.run.dataset, unit.data_dir)
     fn = {"stage1": _stage1_and_selection_rows, "selection": selection_rows, "stage2": stage2_rows,
           "reference": reference_rows}[unit.kind]
-    write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=False), merge=False)
+    # progress bars go to the unit's log, one update every 30 s (:func:`tsvq.utils.progress_bar`)
+    write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=True), merge=False)
     return {"unit": unit.name, "ok": True, "seconds": round(time.perf_counter() - t0, 1)}
 
 

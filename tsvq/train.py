@@ -20,12 +20,11 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from .config import KEYLESS_DEFAULTS, Config, TrainConfig, from_dict, to_dict
 from .data import UCRDataset
 from .tokenizer import Tokenizer
-from .utils import atomic_save, autocast, cache_dir, default_device, file_lock, seed_everything
+from .utils import atomic_save, autocast, cache_dir, default_device, file_lock, progress_bar, seed_everything
 
 
 class CheckpointError(RuntimeError):
@@ -114,8 +113,8 @@ def fit(
 
     device = params[0].device
     wait = train_cfg.patience * epochs if keep_best else 0.0
-    bar = tqdm(range(start, start if stopped else epochs), desc=desc, disable=not progress, initial=start,
-               total=epochs, leave=False)
+    bar = progress_bar(range(start, start if stopped else epochs), desc=desc, disable=not progress, initial=start,
+                       total=epochs, leave=False)
     for epoch in bar:
         t0 = time.perf_counter()
         for m in modules.values():
@@ -144,7 +143,8 @@ def fit(
         history.append(row)
         if keep_best and best_row(history, keep_best) is row:
             best = {k: {n: t.detach().clone() for n, t in m.state_dict().items()} for k, m in modules.items()}
-        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")})
+        bar.set_postfix({k: f"{v:.4f}" for k, v in row.items() if k in ("train_loss", "val_loss", "val_time_mse")},
+                        refresh=False)
         if wait and keep_best in row:
             stopped = epoch + 1 - best_row(history, keep_best)["epoch"] > wait
         done = epoch + 1 == epochs or stopped

@@ -16,6 +16,18 @@ import torch
 from .config import KEYLESS_DEFAULTS, PRECISIONS
 
 
+def progress_bar(iterable, *, desc: str, disable: bool = False, **kw):
+    """A tqdm bar over ``iterable``. On a terminal it redraws as usual; elsewhere (a grid unit's log file, a
+    notebook) it writes at most one update every 30 s, so ``tail`` of a unit's log shows how far it is."""
+    import sys
+
+    from tqdm import tqdm
+
+    on_terminal = getattr(sys.stderr, "isatty", lambda: False)()
+    return tqdm(iterable, desc=desc, disable=disable, mininterval=0.1 if on_terminal else 30.0,
+                ascii=not on_terminal, **kw)
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed python, numpy and torch from one integer; return a torch generator seeded alike."""
     random.seed(seed)
