@@ -1,4 +1,4 @@
-"""Small shared helpers: seeding, devices, the on-disk cache and config hashing."""
+"""Small shared helpers: progress bars, seeding, devices, the on-disk cache and config hashing."""
 from __future__ import annotations
 
 import contextlib
