@@ -7,11 +7,13 @@ import hashlib
 import json
 import os
 import random
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from .config import KEYLESS_DEFAULTS, PRECISIONS
 
@@ -19,10 +21,6 @@ from .config import KEYLESS_DEFAULTS, PRECISIONS
 def progress_bar(iterable, *, desc: str, disable: bool = False, **kw):
     """A tqdm bar over ``iterable``. On a terminal it redraws as usual; elsewhere (a grid unit's log file, a
     notebook) it writes at most one update every 30 s, so ``tail`` of a unit's log shows how far it is."""
-    import sys
-
-    from tqdm import tqdm
-
     on_terminal = getattr(sys.stderr, "isatty", lambda: False)()
     return tqdm(iterable, desc=desc, disable=disable, mininterval=0.1 if on_terminal else 30.0,
                 ascii=not on_terminal, **kw)
