@@ -8,7 +8,7 @@ from tsvq.data import load_ucr
 from tsvq.tokenizer import Tokenizer
 from tsvq.experiments import setting_name, stage1_config
 from tsvq.train import evaluate_reconstruction, load_tokenizer, train_seconds, train_tokenizer
-from tsvq.utils import default_device
+from tsvq.utils import default_device, progress_bar
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +201,15 @@ def test_a_step_budget_shortens_only_the_runs_it_binds(gunpoint):
                                            "binds: its 500 epochs would take 11500)")
     assert stage1_length(budget, 40) == "500 stage-1 epochs of 1 step"
     assert "at least 200 steps" in stage1_length(get_config("cpu", stage1={"epochs": 50}), 40)
+
+
+def test_progress_in_a_log_file_is_one_line_per_update(capsys):
+    """Off a terminal (a grid unit's log) each update of the bar is a line of its own, the last not repeated."""
+    bar = progress_bar(range(3), desc="stage 1 demo")
+    for i in bar:
+        bar.set_postfix(train_loss=i, refresh=False)
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = err.splitlines()
+    assert lines[0].startswith("stage 1 demo:   0%") and lines[-1].startswith("stage 1 demo: 100%")
+    assert len(lines) == len(set(lines)) == 2  # the first and the closing update; 30 s apart at most otherwise

@@ -18,12 +18,30 @@ from tqdm import tqdm
 from .config import KEYLESS_DEFAULTS, PRECISIONS
 
 
+class _Lines:
+    """A file for tqdm that is not a terminal: each redraw becomes one line of its own (tqdm starts a redraw
+    with ``\r`` and pads it with spaces), so ``tail -n 3`` of a log shows the last updates."""
+
+    def __init__(self, file):
+        self.file, self.last = file, ""
+
+    def write(self, s: str) -> None:
+        s = s.replace("\r", "").rstrip(" \n")
+        if s and s != self.last:  # closing redraws the last update
+            self.file.write(s + "\n")
+            self.last = s
+
+    def flush(self) -> None:
+        self.file.flush()
+
+
 def progress_bar(iterable, *, desc: str, disable: bool = False, **kw):
     """A tqdm bar over ``iterable``. On a terminal it redraws as usual; elsewhere (a grid unit's log file, a
-    notebook) it writes at most one update every 30 s, so ``tail`` of a unit's log shows how far it is."""
-    on_terminal = getattr(sys.stderr, "isatty", lambda: False)()
-    return tqdm(iterable, desc=desc, disable=disable, mininterval=0.1 if on_terminal else 30.0,
-                ascii=not on_terminal, **kw)
+    notebook) it writes one line at most every 30 s, so ``tail`` of a unit's log shows how far it is."""
+    if getattr(sys.stderr, "isatty", lambda: False)():
+        return tqdm(iterable, desc=desc, disable=disable, mininterval=0.1, **kw)
+    return tqdm(iterable, desc=desc, disable=disable, mininterval=30.0, maxinterval=30.0, ascii=True,
+                file=_Lines(sys.stderr), **kw)
 
 
 def seed_everything(seed: int) -> torch.Generator:
