@@ -20,7 +20,7 @@ from .config import KEYLESS_DEFAULTS, PRECISIONS
 
 class _Lines:
     """A file for tqdm that is not a terminal: each redraw becomes one line of its own (tqdm starts a redraw
-    with ``\r`` and pads it with spaces), so ``tail -n 3`` of a log shows the last updates."""
+    with a carriage return and pads it with spaces), so ``tail -n 3`` of a log shows the last updates."""
 
     def __init__(self, file):
         self.file, self.last = file, ""
@@ -37,7 +37,7 @@ class _Lines:
 
 def progress_bar(iterable, *, desc: str, disable: bool = False, **kw):
     """A tqdm bar over ``iterable``. On a terminal it redraws as usual; elsewhere (a grid unit's log file, a
-    notebook) it writes one line at most every 30 s, so ``tail`` of a unit's log shows how far it is."""
+    notebook) it writes a line every 30 s or so, so ``tail`` of a unit's log shows how far it is."""
     if getattr(sys.stderr, "isatty", lambda: False)():
         return tqdm(iterable, desc=desc, disable=disable, mininterval=0.1, **kw)
     return tqdm(iterable, desc=desc, disable=disable, mininterval=30.0, maxinterval=30.0, ascii=True,
