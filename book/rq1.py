@@ -44,8 +44,9 @@ from tsvq.book import results_path
 from tsvq.experiments import STAGE1_SETTINGS, grid_rows, read_table
 from tsvq.probe import codebook_stats, embed_2d, pooled_features
 
-ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
+ds, cfg, _ = book.setup(dataset, profile, seeds, data_dir)
 stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
+n_seeds = book.seeds_present(stage1, seeds)
 tests = report.compare_family(stage1, report.RQ1_METRICS)
 Markdown(f"{dataset}: {ds.meta.n_train} TRAIN / {ds.meta.n_val} VAL / {ds.meta.n_test} TEST series, "
          f"{ds.meta.n_classes} classes. Profile `{profile}`: {book.stage1_length(cfg, len(ds.x_train))}, "

@@ -37,8 +37,9 @@ from tsvq.augment import AUGMENTATIONS, augment
 from tsvq.book import results_path
 from tsvq.experiments import STAGE1_SETTINGS, grid_rows
 
-ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
+ds, cfg, _ = book.setup(dataset, profile, seeds, data_dir)
 stage1 = grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, results_dir=results_dir)
+n_seeds = book.seeds_present(stage1, seeds)
 Markdown(f"{dataset}, profile `{profile}`: the seven tokenizer settings of RQ1, {n_seeds}.")
 
 

@@ -53,9 +53,10 @@ from tsvq.book import results_path
 from tsvq.experiments import PRIORS, STAGE1_SETTINGS, STAGE2_SETTINGS, current_rows, grid_rows, read_table
 from tsvq.train import n_epochs
 
-ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
+ds, cfg, _ = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
+n_seeds = book.seeds_present(stage2, seeds)
 curves = current_rows(read_table(results_path(results_dir, dataset, profile, "prior_curves.csv")), ds)
 curves = curves[curves["seed"].isin(seeds)] if not curves.empty else curves
 n_bands = 1 if cfg.tokenizer.bands == "single" else 2

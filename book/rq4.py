@@ -56,9 +56,10 @@ from IPython.display import Markdown, display
 from tsvq import book, plots, report
 from tsvq.experiments import PRIORS, STAGE2_SETTINGS, equal_size_quality, grid_rows
 
-ds, cfg, n_seeds = book.setup(dataset, profile, seeds, data_dir)
+ds, cfg, _ = book.setup(dataset, profile, seeds, data_dir)
 stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAGE2_SETTINGS, priors=PRIORS,
                    results_dir=results_dir)
+n_seeds = book.seeds_present(stage2, seeds)
 anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first() if not stage2.empty else pd.Series()
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."

@@ -295,6 +295,20 @@ def test_table_drops_the_index_and_empty_columns_and_rounds_to_three_digits():
     assert "<th>note</th>" not in table(runs).data  # always empty
 
 
+def test_captions_count_the_seeds_the_rows_hold_not_the_seeds_asked_for():
+    import pandas as pd
+
+    from tsvq.book import seeds_present
+
+    asked = [0, 1, 2]
+    full = pd.DataFrame({"setting": ["naive", "ssl"] * 3, "seed": [0, 0, 1, 1, 2, 2]})
+    assert seeds_present(full, asked) == "3 seeds (0, 1, 2)"
+    assert seeds_present(full, [0, 2]) == "2 seeds (0, 2)"  # rows of other seeds are not counted
+    assert seeds_present(full[full["seed"] == 0], asked) == "1 seed (0)"  # a grid run for seed 0 only
+    assert seeds_present(full.iloc[:3], asked) == "1–2 seeds (0, 1)"  # ssl lacks seed 1
+    assert seeds_present(full.iloc[:0], asked) == "none of 3 seeds (0, 1, 2) yet"
+
+
 def test_runner_points_figure_citations_at_the_datasets_copy():
     from tsvq.runner import _with_dataset_labels
 

@@ -378,6 +378,22 @@ def seeds_text(seeds) -> str:
     return f"{len(seeds)} seed{'s' if len(seeds) != 1 else ''} ({', '.join(map(str, seeds))})"
 
 
+def seeds_present(table, seeds) -> str:
+    """:func:`seeds_text` of the requested ``seeds`` that ``table`` holds rows of: what a caption's "mean over"
+    really averages while a grid is partly run; "3–5 seeds (0, 1, 2, 3, 4)" when its runs (settings, priors) hold
+    different numbers of seeds."""
+    seeds = [int(s) for s in seeds]
+    if table is None or table.empty:
+        return f"none of {seeds_text(seeds)} yet"
+    rows = table[table["seed"].isin(seeds)]
+    present = sorted(int(s) for s in rows["seed"].unique())
+    runs = [c for c in ("setting", "prior") if c in rows.columns]
+    counts = rows.groupby(runs)["seed"].nunique() if runs else None
+    if counts is not None and counts.min() != counts.max():
+        return f"{counts.min()}–{counts.max()} seeds ({', '.join(map(str, present))})"
+    return seeds_text(present)
+
+
 def stage1_length(cfg, n_train: int) -> str:
     """"500 epochs of 4 steps": how long a tokenizer of this profile trains on a TRAIN split of ``n_train``, and
     which bound set it (the profile's ``min_steps`` for a small dataset, its step budget for a large one)."""
