@@ -248,3 +248,70 @@ def test_val_probes_never_shrink_the_committed_table_to_what_one_cache_holds(tmp
     out = val_probes(gunpoint, profile="smoke", seeds=[0], results_dir=tmp_path / "r")
     assert not out.attrs["kept"] and list(out["setting"]) == ["naive"] and 0 <= out["val_knn_accuracy"].iloc[0] <= 1
     assert len(read_table(path)) == 1
+
+
+def _state(stat) -> list[str] | None:
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()  # state, parent, …
+    except OSError:
+        return None
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    fields = _state(Path(f"/proc/{pid}/stat"))
+    return fields is not None and fields[0] != "Z"
+
+
+def _descendants(pid: int) -> set[int]:
+    """The live processes below ``pid`` (Linux /proc)."""
+    from pathlib import Path
+
+    parents = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        fields = _state(stat)
+        if fields is not None and fields[0] != "Z":
+            parents[int(stat.parent.name)] = int(fields[1])
+    out, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, pp in parents.items() if pp in frontier} - out
+        out |= frontier
+    return out
+
+
+@pytest.mark.skipif(not __import__("pathlib").Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path):
+    """SIGTERM to ``tsvq grid`` (``kill``, a scheduler, ``timeout``) cancels the units it runs: submitit's workers
+    ignore SIGTERM themselves and would otherwise run on, orphaned, and write rows after the driver has gone."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    pytest.importorskip("submitit")
+    env = {**os.environ, "TSVQ_CACHE_DIR": str(tmp_path / "cache")}
+    # two stage-2 units: each trains a tokenizer, a prior and the evaluator first (many seconds)
+    driver = subprocess.Popen([sys.executable, "-m", "tsvq.cli", "grid", "--datasets", "GunPoint", "--seeds", "0",
+                               "--profile", "smoke", "--stages", "2", "--settings", "naive", "--priors", "token",
+                               "embedding", "--workers", "2", "--threads", "1", "--results-dir",
+                               str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(_descendants(driver.pid)) < 4 and driver.poll() is None:
+        time.sleep(0.2)  # two submitit controllers, each with its worker
+    workers = _descendants(driver.pid)
+    assert len(workers) >= 4 and driver.poll() is None, driver.communicate()
+    time.sleep(2)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert driver.returncode == 128 + signal.SIGTERM and "cancelled" in err, err
+    deadline = time.time() + 15
+    while time.time() < deadline and any(map(_alive, workers)):
+        time.sleep(0.2)
+    left = set(filter(_alive, workers))
+    assert not left, f"units still running after the grid was stopped: {left}"
+    time.sleep(1)
+    written = [p.name for p in (tmp_path / "r").rglob("*") if p.is_file()]
+    assert not written, f"rows written by units of a stopped grid: {written}"

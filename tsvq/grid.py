@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
 import time
 import traceback
@@ -237,6 +238,7 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
         pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"))
         submit = pool.submit
     pending, running = list(units), {}
+    previous = _stop_on_sigterm()
     try:
         while pending or running:
             while pending and late():
@@ -256,9 +258,30 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
                 _merge(u)
                 _report(res, len(results), len(units), t0)
     finally:
+        if running:  # stopped early (SIGTERM, Ctrl-C): no unit outlives the driver
+            print(f"stopping: {len(running)} running unit(s) cancelled, their rows not written: "
+                  f"{', '.join(u.name for u in running.values())}", file=sys.stderr, flush=True)
+            for job in running:
+                with contextlib.suppress(Exception):
+                    job.cancel()
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(wait=not running, cancel_futures=True)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return results
+
+
+def _stop_on_sigterm():
+    """Make SIGTERM (``kill``, a job scheduler, ``timeout``) end the driver through its ``finally``, which cancels
+    the running units: submitit's workers ignore SIGTERM (on a cluster it announces preemption), so without this
+    they would run on, orphaned. Returns the previous handler; None off the main thread, where none can be set."""
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
 
 
 def slurm_executor(log_dir: str, *, partition: str | None = None, timeout_min: int = 240, gpus_per_task: int = 1,
