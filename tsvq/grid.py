@@ -265,6 +265,9 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
                 with contextlib.suppress(Exception):
                     job.cancel()
         if pool is not None:
+            if running:  # a running future cannot be cancelled: end its process
+                for proc in list((getattr(pool, "_processes", None) or {}).values()):
+                    proc.terminate()
             pool.shutdown(wait=not running, cancel_futures=True)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
