@@ -69,7 +69,7 @@ if chosen.empty:
                      "rows on common seeds; `tsvq grid --stages 1` writes them)."))
 else:
     display(Markdown("The SSL setting chosen on VAL, per dataset: " + "; ".join(
-        f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seeds)" for r in chosen.itertuples()) + "."))
+        f"{r.dataset} ({r.profile}) **{r.setting}** ({r.seeds} seed{'s' if r.seeds != 1 else ''})" for r in chosen.itertuples()) + "."))
     top = report.headline(stage1, stage2, selection)
     if not top.empty:
         display(book.table(report.across_table(top), drop_constant=()))
