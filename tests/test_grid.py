@@ -177,19 +177,26 @@ def test_local_workers_write_one_table_without_losing_rows(tmp_path, monkeypatch
 def test_val_best_resolves_to_the_ssl_setting_highest_on_train_and_val(tmp_path, gunpoint):
     from tsvq.experiments import STAGE1_SETTINGS, VAL_BEST, write_unit
     from tsvq.grid import GridError
+    from tsvq.report import val_chosen
 
     res = tmp_path / "r"
     with pytest.raises(GridError, match="selection row"):
         plan(["GunPoint"], [0, 1], profile="smoke", stages=(2,), settings=["naive", VAL_BEST], results_dir=res)
-    cv = {"barlowtwins-gauss": 0.9, "vibcreg-slice": 0.8}
+    # barlowtwins-gauss is best on seed 0 alone, vibcreg-slice on the mean over seeds 0 and 1
+    cv = {0: {"barlowtwins-gauss": 0.9, "vibcreg-slice": 0.8}, 1: {"barlowtwins-gauss": 0.6, "vibcreg-slice": 0.8}}
     for seed in (0, 1):
         for ssl, aug in STAGE1_SETTINGS[1:]:
             run = RunId("GunPoint", seed, Setting(ssl, aug), None, "smoke")
-            write_unit(run, res, {"selection.csv": [{**run.keys(), "cv_knn_accuracy": cv.get(run.setting.name, 0.5),
+            write_unit(run, res, {"selection.csv": [{**run.keys(), "cv_knn_accuracy": cv[seed].get(run.setting.name, 0.5),
                                                      "config_hash": run.config_hash(gunpoint)}]})
-    units = plan(["GunPoint"], [0, 1], profile="smoke", stages=(2,), settings=["naive", VAL_BEST],
-                 priors=("token",), results_dir=res)
-    assert {u.run.setting.name for u in units if u.kind == "stage2"} == {"naive", "barlowtwins-gauss"}
+    for seeds in ([0, 1], [0], [1]):  # a grid run seed by seed sends the same setting as one over all seeds
+        units = plan(["GunPoint"], seeds, profile="smoke", stages=(2,), settings=["naive", VAL_BEST],
+                     priors=("token",), results_dir=res)
+        assert {u.run.setting.name for u in units if u.kind == "stage2"} == {"naive", "vibcreg-slice"}, seeds
+    chosen = val_chosen(read_table(res / "GunPoint" / "smoke" / "selection.csv"))
+    assert chosen["setting"].tolist() == ["vibcreg-slice"]  # ... and the one the book reports
+    with pytest.raises(GridError, match="selection row"):  # seed 2 has no stage-1 grid
+        plan(["GunPoint"], [2], profile="smoke", stages=(2,), settings=[VAL_BEST], results_dir=res)
     with pytest.raises(GridError, match="stage 1 first"):
         plan(["GunPoint"], [0], profile="smoke", stages=(1, 2), settings=[VAL_BEST], results_dir=res)
 

@@ -240,11 +240,14 @@ def val_best(selection: pd.DataFrame, seeds=None, *,
 
 def val_best_setting(ds: UCRDataset, *, profile: str, seeds, results_dir="results",
                      metric: str = SELECTION_METRIC) -> Setting:
-    """:func:`val_best` on the current rows of ``selection.csv`` of ``ds`` over ``seeds``; every SSL setting
-    needs a row for every seed."""
+    """:func:`val_best` on the current rows of ``selection.csv`` of ``ds``: every SSL setting needs a row for
+    every seed in ``seeds``, and the choice is made over every seed on which all of them have one, the same
+    choice the book reports (:func:`tsvq.report.val_chosen`), so a grid run one seed at a time sends the
+    same setting to stage 2 as one run over all seeds."""
     path = results_path(results_dir, ds.meta.name, profile, "selection.csv")
     sel = current_rows(load_table(path, table_keys("selection.csv")), ds)
-    name, _, missing = val_best(sel, list(seeds), metric=metric)
+    _, _, missing = val_best(sel, list(seeds), metric=metric)
+    name, _, _ = val_best(sel, None, metric=metric)
     if missing:
         raise ValueError(f"{ds.meta.name} ({profile}): no selection row for {', '.join(missing[:6])}"
                          + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")

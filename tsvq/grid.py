@@ -78,7 +78,8 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
     machines without a shared cache, never retrains a tokenizer to score it on VAL; a tokenizer whose TEST
     rows exist without its selection rows gets a ``selection`` unit alone. The setting
     ``"val-best"`` (:data:`~tsvq.experiments.VAL_BEST`) stands for the SSL setting chosen so for each dataset
-    (:func:`~tsvq.experiments.val_best_setting`, over the seeds asked for); its stage-1 grid must have run.
+    (:func:`~tsvq.experiments.val_best_setting`, over every seed whose stage-1 grid is complete, as the
+    book reports it); the stage-1 grid of the seeds asked for must have run.
     """
     from .data import load_ucr
 
