@@ -81,7 +81,8 @@ def main() -> None:
                                rocket_kernels=cfg.eval.rocket_kernels, seed=seed, rocket=rocket)
             row = {"dataset": name, "profile": a.profile, "seed": seed, "peer": PEER, **q, **budget,
                    **{k: v for k, v in timing.items() if k.endswith("seconds")},
-                   "evaluator_test_accuracy": evaluator.test_accuracy, **provenance(device="cpu", **hashes)}
+                   "evaluator_test_accuracy": evaluator.test_accuracy,
+                   "evaluator_hash": evaluator.fingerprint, **provenance(device="cpu", **hashes)}
             write_peer_row(a.results_dir, row)
             print(f"{name} seed {seed}: FID {q['fid']:.3f}  KID {q['kid']:.4f}  IS {q['is_mean']:.2f}  "
                   f"ROCKET-FID {q['rocket_fid']:.1f}  copy rate {q['copy_rate']:.3f}  "

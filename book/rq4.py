@@ -62,9 +62,15 @@ stage2 = grid_rows(ds, "stage2.csv", profile=profile, seeds=seeds, settings=STAG
 n_seeds = book.seeds_present(stage2, seeds)
 anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first() if not stage2.empty else pd.Series()
+mixed = report.mixed_evaluators(stage2, anchors)
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
          + (" The FCN evaluator classifies TEST with accuracy "
-            + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + "." if len(accuracy) else ""))
+            + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + "." if len(accuracy) else "")
+         + ("" if mixed.empty else
+            " **Not every row of a seed was scored by one evaluator.** An evaluator retrained on another machine "
+            "is another evaluator (CPUs round differently), and FID, KID and IS from two evaluators do not "
+            "compare: the paired tests below leave such pairs out and say how many; the tables of means mix "
+            "them. " + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples())))
 
 
 # %%

@@ -398,6 +398,11 @@ def test_gunpoint_evaluator_is_accurate_and_cached(gunpoint_evaluator, gunpoint,
     assert again.test_accuracy == gunpoint_evaluator.test_accuracy and again.config == CPU
     np.testing.assert_allclose(again.features(gunpoint.x_test), gunpoint_evaluator.features(gunpoint.x_test),
                                rtol=1e-5, atol=1e-6)
+    # the weights' hash names the evaluator in result rows: the same after loading, another after a change
+    assert again.fingerprint == gunpoint_evaluator.fingerprint and len(again.fingerprint) == 12
+    with torch.no_grad():
+        next(again.model.parameters()).add_(1e-6)
+    assert again.fingerprint != gunpoint_evaluator.fingerprint
     ckpt = torch.load(ev.evaluator_path(gunpoint, config=CPU, seed=0), weights_only=True)
     assert {"state_dict", "n_classes", "config", "test_accuracy"} <= set(ckpt)
     assert ckpt["config"] == dataclasses.asdict(CPU)

@@ -333,6 +333,7 @@ def test_evaluate_prints_and_writes_every_metric(env, capsys, monkeypatch):
 
     class FakeEvaluator:
         test_accuracy = 0.75
+        fingerprint = "0123456789ab"
 
     metrics = dict(fid=1.5, kid=0.01, kid_std=0.002, is_mean=1.9, is_std=0.05, rocket_fid=12.0, copy_rate=0.0,
                    n_real=np.int64(150), n_synth=150, cas=0.6, n_cas=65, brand_new_metric=np.float32(0.25),
@@ -353,6 +354,7 @@ def test_evaluate_prints_and_writes_every_metric(env, capsys, monkeypatch):
     saved = json.loads(path.read_text())
     assert {*metrics, "evaluator_test_accuracy", "dataset", "profile", "seed"} <= set(saved)
     assert saved["n_real"] == 150 and saved["brand_new_metric"] == 0.25 and saved["not_a_number"] is None
+    assert saved["evaluator_hash"] == "0123456789ab"  # names the evaluator, for pairing rows later
     assert math.isclose(saved["kid_std"], 0.002)
 
 

@@ -84,6 +84,34 @@ def test_paired_test_within_groups():
         paired_test(df, "fid", baseline="none")
 
 
+def test_paired_test_leaves_out_pairs_scored_by_different_evaluators():
+    # seed 2's SSL run met another evaluator (retrained elsewhere): FID pairs only seeds 0 and 1, CAS all three
+    df = pd.DataFrame(dict(setting=["naive", "ssl"] * 3, seed=[0, 0, 1, 1, 2, 2],
+                           fid=[5.0, 4.0, 6.0, 4.5, 5.0, 9.0], cas=[0.5, 0.6, 0.4, 0.6, 0.5, 0.7],
+                           evaluator_test_accuracy=[0.9, 0.9, 0.8, 0.8, 0.7, 0.75]))
+    fid = paired_test(df, "fid").iloc[0]
+    assert fid.n == 2 and fid.difference == pytest.approx(-1.25)
+    assert "1 pair(s) left out: scored by different evaluators" in fid.note
+    assert "; 1 pair(s) left out" in report.describe_row(report.add_verdicts(paired_test(df, "fid")).iloc[0].to_dict())
+    cas = paired_test(df, "cas").iloc[0]
+    assert cas.n == 3 and cas.note == ""  # CAS trains its own classifier: every pair counts
+    # a recorded weight hash decides over the accuracy: equal accuracies, different weights
+    hashed = df.assign(evaluator_test_accuracy=0.9, evaluator_hash=["a", "a", "b", "b", "c", "d"])
+    assert paired_test(hashed, "fid").iloc[0].n == 2
+    # rows that record no evaluator pair as before
+    assert paired_test(df.drop(columns="evaluator_test_accuracy"), "fid").iloc[0].n == 3
+
+
+def test_mixed_evaluators_names_the_seeds_with_more_than_one():
+    stage2 = pd.DataFrame(dict(dataset="D", seed=[0, 0, 1, 1], setting=["naive", "ssl"] * 2,
+                               evaluator_test_accuracy=[0.9, 0.9, 0.8, 0.8]))
+    anchors = pd.DataFrame(dict(dataset="D", seed=[0, 1], evaluator_test_accuracy=[0.9, 0.85]))
+    mixed = report.mixed_evaluators(stage2, anchors)
+    assert list(mixed["seed"]) == [1] and mixed["evaluators"].iloc[0] == 2
+    assert "2 scored by the evaluator of TEST accuracy 0.8000" in mixed["rows"].iloc[0]
+    assert report.mixed_evaluators(stage2).empty and report.mixed_evaluators(pd.DataFrame()).empty
+
+
 def test_best_setting(stage1):
     assert best_setting(stage1, "knn_accuracy", lower=False) == "barlowtwins-warp"
     assert best_setting(stage1, "test_time_mse") == "barlowtwins-warp"  # naive is excluded

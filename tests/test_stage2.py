@@ -62,6 +62,12 @@ def test_equal_size_quality_puts_anchors_and_priors_at_one_size(gunpoint, tmp_pa
                                   "naive + token prior"]
     assert (table["series"] == len(gunpoint.x_train)).all()
     assert table[["fid", "kid", "rocket_fid"]].notna().all().all() and (table[["fid", "rocket_fid"]] >= 0).all().all()
+    # every row names the evaluator that scored it: here one, so the anchors and the prior compare
+    from tsvq.experiments import read_table
+
+    rows = [read_table(tmp_path / "GunPoint" / "smoke" / t) for t in ("stage2.csv", "reference_quality.csv")]
+    hashes = {h for r in rows for h in r["evaluator_hash"]}
+    assert len(hashes) == 1 and len(hashes.pop()) == 12
 
 
 def test_prior_keeps_the_best_val_epoch_and_resumes_bit_identically(gunpoint, tmp_path, monkeypatch):

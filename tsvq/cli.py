@@ -304,7 +304,8 @@ def cmd_evaluate(args) -> int:
     q = evaluate_prior(run, ds, cfg=cfg, evaluator=evaluator, seed=args.seed, progress=True)
     res = {"dataset": ds.meta.name, "profile": cfg.profile, "seed": args.seed,
            "setting": setting_name(cfg.ssl.method, cfg.ssl.augmentation), "prior": args.prior,
-           "bands": cfg.tokenizer.bands, **q, "evaluator_test_accuracy": evaluator.test_accuracy}
+           "bands": cfg.tokenizer.bands, **q, "evaluator_test_accuracy": evaluator.test_accuracy,
+           "evaluator_hash": evaluator.fingerprint}
     print(f"{ds.meta.name} ({res['setting']}, {res['prior']} prior, {cfg.profile}, seed {args.seed}): unconditional "
           "samples against real TEST (n_real, n_synth series each); CAS: an FCN trained on n_cas class-conditional "
           "samples, tested on real TEST")

@@ -215,6 +215,21 @@ class Evaluator:
         y = _check_labels(y, len(x), self.n_classes, "y")
         return _loss_and_accuracy(self.model, x, y, self.device)[1]
 
+    @property
+    def fingerprint(self) -> str:
+        """A hash of the weights (12 hex digits): the identity of the evaluator that scored a row.
+
+        One seed's evaluator is bit-reproducible on one machine, not across CPUs (their kernels round
+        differently), so an evaluator retrained elsewhere is another evaluator, and FID, KID and IS scored by
+        two of them do not pair (:data:`tsvq.report.EVALUATOR_METRICS`)."""
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, t in sorted(self.model.state_dict().items()):
+            h.update(name.encode())
+            h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()[:12]
+
 
 def evaluator_path(ds, *, config: EvalConfig, seed: int = 0) -> Path:
     """Where the evaluator checkpoint of a dataset (its data fingerprint included), config and seed is cached."""

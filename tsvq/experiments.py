@@ -425,6 +425,7 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
     row = {**run.keys(), "ssl": run.setting.ssl, "aug": run.setting.aug, "final_val_loss": val[-1][1],
            "best_val_loss": best[1], "best_epoch": best[0], "token_entropy": token_entropy(prior.tokenizer, ds.x_train),
            **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
+           "evaluator_hash": evaluator.fingerprint,
            "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "epochs_run": len(prior.history),
            "train_seconds": train_seconds(prior.history), **prov}
     curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]}
@@ -575,7 +576,8 @@ def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = 
         q["cas"] = (cas(ds.x_train, ds.y_train, ds.x_test, ds.y_test, n_classes=ds.meta.n_classes, config=cfg.eval,
                         seed=run.seed, progress=progress) if name == "real TRAIN" else float("nan"))
         rows.append({"dataset": ds.meta.name, "profile": run.profile, "seed": run.seed, "reference": name,
-                     "tokenizer": run.setting.name, **q, "evaluator_test_accuracy": evaluator.test_accuracy, **prov})
+                     "tokenizer": run.setting.name, **q, "evaluator_test_accuracy": evaluator.test_accuracy,
+                     "evaluator_hash": evaluator.fingerprint, **prov})
     return {"reference_quality.csv": rows}
 
 

@@ -104,6 +104,48 @@ RQ3_METRICS = {"context_gain": True, "best_val_loss": False, "epochs_to_referenc
 RQ4_METRICS = {"fid": False, "rocket_fid": False, "kid": False, "is_mean": True, "cas": True, "copy_rate": None}
 RQ5_METRICS = {**RQ4_METRICS, "best_val_loss": False}
 
+# Metrics read off the FCN evaluator's features or class probabilities: two rows pair on one of them only when
+# one evaluator scored both (:func:`evaluator_id`). ROCKET-FID, CAS and the copy rate do not use it.
+EVALUATOR_METRICS = frozenset({"fid", "kid", "kid_std", "is_mean", "is_std", "fid_ref", "kid_ref", "kid_std_ref"})
+
+
+def evaluator_id(df: pd.DataFrame) -> pd.Series:
+    """Which evaluator scored each row: ``evaluator_hash`` (a hash of its weights) where the row records it;
+    for rows written before that column, the evaluator's TEST accuracy to 6 digits: two accuracies that differ
+    are two evaluators, while equal ones are taken as one. NaN where neither is known."""
+    ids = pd.Series(np.nan, index=df.index, dtype=object)
+    if "evaluator_test_accuracy" in df:
+        acc = pd.to_numeric(df["evaluator_test_accuracy"], errors="coerce")
+        ids = ids.mask(acc.notna(), "accuracy " + acc.round(6).astype(str))
+    if "evaluator_hash" in df:
+        ids = ids.mask(df["evaluator_hash"].notna(), df["evaluator_hash"])
+    return ids
+
+
+def mixed_evaluators(*tables: pd.DataFrame, by=("dataset", "seed")) -> pd.DataFrame:
+    """The (dataset, seed) groups whose rows, over all ``tables`` (stage 2, anchors, peers), were scored by
+    more than one evaluator, with the evaluators' TEST accuracies and how many rows each scored. Empty when
+    every seed has one evaluator: only then do all of a seed's FIDs, KIDs and ISs compare with each other."""
+    by = list(by)
+    parts = [t.assign(_evaluator=evaluator_id(t))[[c for c in by if c in t] + ["_evaluator", "evaluator_test_accuracy"]]
+             for t in tables if not t.empty and "evaluator_test_accuracy" in t]
+    cols = by + ["evaluators", "rows"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    df = pd.concat(parts, ignore_index=True).dropna(subset=["_evaluator"])
+    keys = [c for c in by if c in df]
+    rows = []
+    for key, part in df.groupby(keys, sort=True):
+        counts = part.groupby("_evaluator", sort=False).agg(acc=("evaluator_test_accuracy", "first"),
+                                                              n=("_evaluator", "size"))
+        if len(counts) > 1:
+            key = key if isinstance(key, tuple) else (key,)
+            rows.append({**dict(zip(keys, key)), "evaluators": len(counts),
+                         "rows": ", ".join(f"{r.n} scored by the evaluator of TEST accuracy {r.acc:.4f}"
+                                           for r in counts.sort_values("n", ascending=False).itertuples())})
+    return pd.DataFrame(rows, columns=keys + ["evaluators", "rows"])
+
+
 _STATS = ("metric", "n", "baseline_mean", "mean", "difference", "ci_low", "ci_high", "p_value", "p_holm",
           "verdict", "note", "effect")
 
@@ -116,7 +158,9 @@ def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str 
     (group − baseline), its 95 % t-interval (``ci_low``, ``ci_high``) and the two-sided paired t-test
     p-value (``scipy.stats.ttest_rel``). With fewer than two pairs everything but the difference is
     NaN; with a difference that is the same for every pair the p-value is NaN; ``note`` says why.
-    ``within`` groups without the baseline are skipped; a baseline found nowhere is an error.
+    ``within`` groups without the baseline are skipped; a baseline found nowhere is an error. On a metric of
+    :data:`EVALUATOR_METRICS` a pair whose two rows were scored by different evaluators (:func:`evaluator_id`)
+    is left out, and ``note`` counts it: their difference would mix the two settings with the two evaluators.
     """
     from scipy.stats import t as student, ttest_rel
 
@@ -126,17 +170,25 @@ def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str 
     if not (df[by] == baseline).any():
         raise ValueError(f"baseline {baseline!r} not found in column {by!r}")
     rows = []
+    match = metric in EVALUATOR_METRICS
+    df = df.assign(_evaluator=evaluator_id(df)) if match else df
+    cols = within + pair_on + [metric] + (["_evaluator"] if match else [])
     parts = df.groupby(within, sort=False) if within else [((), df)]
     for key, part in parts:
         key = key if isinstance(key, tuple) else (key,)
-        base = part[part[by] == baseline][within + pair_on + [metric]]
+        base = part[part[by] == baseline][cols]
         if base.empty:
             continue
         for group in part[by].drop_duplicates():
             if group == baseline:
                 continue
-            other = part[part[by] == group][within + pair_on + [metric]]
-            m = base.merge(other, on=within + pair_on, suffixes=("_base", "")).dropna()
+            other = part[part[by] == group][cols]
+            m = base.merge(other, on=within + pair_on, suffixes=("_base", "")).dropna(subset=[f"{metric}_base", metric])
+            mixed = 0
+            if match:
+                e0, e1 = m["_evaluator_base"], m["_evaluator"]
+                differ = e0.notna() & e1.notna() & (e0 != e1)
+                mixed, m = int(differ.sum()), m[~differ]
             a, b = m[f"{metric}_base"].to_numpy(float), m[metric].to_numpy(float)
             d, n = b - a, len(m)
             p = lo = hi = float("nan")
@@ -150,6 +202,8 @@ def paired_test(df: pd.DataFrame, metric: str, baseline: str = "naive", by: str 
                     note = "n/a: the difference is the same for every pair"
                 else:
                     p = float(ttest_rel(b, a).pvalue)
+            if mixed:
+                note = "; ".join(filter(None, [note, f"{mixed} pair(s) left out: scored by different evaluators"]))
             nan = float("nan")
             rows.append({"metric": metric, **dict(zip(within, key)), by: group, "n": n,
                          "baseline_mean": a.mean() if n else nan, "mean": b.mean() if n else nan,
@@ -245,7 +299,9 @@ def describe_row(r, *, higher_is_better=None) -> str:
     if r["n"] < 2:
         return f"{_f(r['difference'], True)} ({r['note'] or 'n/a'}): no evidence"
     text = (f"{_f(r['difference'], True)} (95 % CI {_f(r['ci_low'], True)} to {_f(r['ci_high'], True)}; "
-            f"p {_p(r['p_value'])}, Holm p {_p(r['p_holm'])}; n = {r['n']}): {r['verdict']}")
+            f"p {_p(r['p_value'])}, Holm p {_p(r['p_holm'])}; n = {r['n']}"
+            + "".join(f"; {part}" for part in str(r.get("note") or "").split("; ") if "left out" in part)
+            + f"): {r['verdict']}")
     if r["verdict"] != "no evidence" and np.isfinite(r["difference"]) and r["difference"] != 0:
         up = r["difference"] > 0
         text += f", {'higher' if up else 'lower'}"
@@ -902,7 +958,8 @@ def peer_tests(stage2: pd.DataFrame, peer: pd.DataFrame) -> tuple[pd.DataFrame, 
     """tsvq's naive tokenizer with the token prior beside a peer implementation (``peer.csv`` rows), per
     dataset and profile: the mean ± std of each unconditional-sample metric per model, and the paired (seed)
     test of tsvq minus the peer, with Holm over the metrics of one dataset and profile. Both are scored by
-    the same evaluator of each seed against real TEST at equal size. Returns (cells, tests); empty when no
+    the evaluator of each seed against real TEST at equal size; on the evaluator's metrics a seed whose two
+    runs met different evaluators is left out (:func:`paired_test`). Returns (cells, tests); empty when no
     dataset has both."""
     empty = pd.DataFrame(), pd.DataFrame()
     if stage2.empty or peer.empty:
