@@ -69,6 +69,15 @@ def test_equal_size_quality_puts_anchors_and_priors_at_one_size(gunpoint, tmp_pa
     hashes = {h for r in rows for h in r["evaluator_hash"]}
     assert len(hashes) == 1 and len(hashes.pop()) == 12
 
+    # an anchor set scored by another evaluator (one retrained elsewhere) is named after a grid
+    from tsvq.grid import mixed_evaluator_warnings
+
+    assert mixed_evaluator_warnings("GunPoint", "smoke", tmp_path) == []
+    path = tmp_path / "GunPoint" / "smoke" / "reference_quality.csv"
+    path.write_text(path.read_text().replace(rows[1]["evaluator_hash"].iloc[0], "0123456789ab"))
+    (warning,) = mixed_evaluator_warnings("GunPoint", "smoke", tmp_path)
+    assert "GunPoint (smoke) seed 0" in warning and "1 scored by" in warning and "3 scored by" in warning
+
 
 def test_prior_keeps_the_best_val_epoch_and_resumes_bit_identically(gunpoint, tmp_path, monkeypatch):
     import tsvq.train as T

@@ -391,6 +391,24 @@ def add_grid_command(sub) -> None:
     p.set_defaults(func=run_from_args)
 
 
+def mixed_evaluator_warnings(dataset: str, profile: str, results_dir, data_dir=None) -> list[str]:
+    """One warning per seed of ``dataset`` whose current stage-2 and anchor rows were scored by more than one
+    evaluator (:func:`tsvq.report.mixed_evaluators`): what a grid that trained the evaluator again on another
+    machine leaves behind. Empty when every seed has one."""
+    from .data import load_ucr
+    from .experiments import current_rows, table_keys
+    from .report import mixed_evaluators
+    from .results import load_table
+
+    ds = load_ucr(dataset, data_dir)
+    tables = [load_table(results_path(results_dir, dataset, profile, t), table_keys(t))
+              for t in ("stage2.csv", "reference_quality.csv")]
+    mixed = mixed_evaluators(*[current_rows(t, ds) for t in tables if not t.empty])
+    return [f"warning: {dataset} ({profile}) seed {r.seed}: {r.rows}. FID, KID and IS pair only rows of one "
+            "evaluator: run a seed's stage-2 units and anchors on one machine, or share the model cache"
+            for r in mixed.itertuples()]
+
+
 def run_from_args(args: argparse.Namespace) -> int:
     import torch
 
@@ -425,6 +443,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                       gpus_per_task=gpus, minutes=args.minutes, **slurm)
     failed = [r for r in results if not r["ok"]]
     print(f"{len(results) - len(failed)}/{len(results)} units succeeded", flush=True)
+    for key in sorted({(u.run.dataset, u.run.profile, u.results_dir, u.data_dir) for u in units
+                       if u.kind in ("stage2", "reference")}, key=str):
+        for line in mixed_evaluator_warnings(*key):
+            print(line, file=sys.stderr)
     for r in failed:
         print(f"failed: {r['unit']}: {r['error']} (log: {r['log']})", file=sys.stderr)
     return 1 if failed else 0
