@@ -98,6 +98,10 @@ def test_paired_test_leaves_out_pairs_scored_by_different_evaluators():
     # a recorded weight hash decides over the accuracy: equal accuracies, different weights
     hashed = df.assign(evaluator_test_accuracy=0.9, evaluator_hash=["a", "a", "b", "b", "c", "d"])
     assert paired_test(hashed, "fid").iloc[0].n == 2
+    # a row from before the hash column pairs with a hashed row of the same accuracy (one evaluator)
+    older = df.assign(evaluator_hash=[np.nan, "a", np.nan, "b", np.nan, "c"])
+    assert paired_test(older, "fid").iloc[0].n == 2
+    assert report.evaluator_id(older.assign(dataset="D")).iloc[0] == "a"
     # rows that record no evaluator pair as before
     assert paired_test(df.drop(columns="evaluator_test_accuracy"), "fid").iloc[0].n == 3
 
@@ -110,6 +114,9 @@ def test_mixed_evaluators_names_the_seeds_with_more_than_one():
     assert list(mixed["seed"]) == [1] and mixed["evaluators"].iloc[0] == 2
     assert "2 scored by the evaluator of TEST accuracy 0.8000" in mixed["rows"].iloc[0]
     assert report.mixed_evaluators(stage2).empty and report.mixed_evaluators(pd.DataFrame()).empty
+    # anchors from before the hash column and hashed priors of the same accuracy: one evaluator
+    hashed = stage2.assign(evaluator_hash=["h0", "h0", "h1", "h1"])
+    assert list(report.mixed_evaluators(hashed, anchors)["seed"]) == [1]
 
 
 def test_best_setting(stage1):

@@ -109,16 +109,26 @@ RQ5_METRICS = {**RQ4_METRICS, "best_val_loss": False}
 EVALUATOR_METRICS = frozenset({"fid", "kid", "kid_std", "is_mean", "is_std", "fid_ref", "kid_ref", "kid_std_ref"})
 
 
-def evaluator_id(df: pd.DataFrame) -> pd.Series:
-    """Which evaluator scored each row: ``evaluator_hash`` (a hash of its weights) where the row records it;
-    for rows written before that column, the evaluator's TEST accuracy to 6 digits: two accuracies that differ
-    are two evaluators, while equal ones are taken as one. NaN where neither is known."""
+def evaluator_id(df: pd.DataFrame, by=("dataset", "profile", "seed")) -> pd.Series:
+    """Which evaluator scored each row: ``evaluator_hash`` (a hash of its weights) where the row records it.
+    A row written before that column is told apart by the evaluator's TEST accuracy (to 6 digits): within its
+    ``by`` group (one dataset and seed) it takes the hash of the recorded rows with the same accuracy when they
+    agree on one, else ``"accuracy <value>"``; two accuracies that differ are two evaluators, equal ones are
+    taken as one. NaN where neither is known."""
     ids = pd.Series(np.nan, index=df.index, dtype=object)
-    if "evaluator_test_accuracy" in df:
-        acc = pd.to_numeric(df["evaluator_test_accuracy"], errors="coerce")
-        ids = ids.mask(acc.notna(), "accuracy " + acc.round(6).astype(str))
-    if "evaluator_hash" in df:
-        ids = ids.mask(df["evaluator_hash"].notna(), df["evaluator_hash"])
+    if "evaluator_test_accuracy" not in df and "evaluator_hash" not in df:
+        return ids
+    acc = (pd.to_numeric(df["evaluator_test_accuracy"], errors="coerce").round(6) if "evaluator_test_accuracy" in df
+           else pd.Series(np.nan, index=df.index))
+    hashed = df["evaluator_hash"] if "evaluator_hash" in df else pd.Series(np.nan, index=df.index, dtype=object)
+    ids = ids.mask(acc.notna(), "accuracy " + acc.astype(str)).mask(hashed.notna(), hashed)
+    keys = [c for c in _by(by) if c in df]
+    groups = [part.index for _, part in df.groupby(keys, sort=False)] if keys else [df.index]
+    for index in groups:
+        known = pd.DataFrame({"acc": acc[index], "hash": hashed[index]}).dropna()
+        for a, part in known.groupby("acc"):
+            if part["hash"].nunique() == 1:  # the rows of this accuracy without a hash: the same evaluator
+                ids[[i for i in index if pd.isna(hashed[i]) and acc[i] == a]] = part["hash"].iloc[0]
     return ids
 
 
@@ -127,13 +137,14 @@ def mixed_evaluators(*tables: pd.DataFrame, by=("dataset", "seed")) -> pd.DataFr
     more than one evaluator, with the evaluators' TEST accuracies and how many rows each scored. Empty when
     every seed has one evaluator: only then do all of a seed's FIDs, KIDs and ISs compare with each other."""
     by = list(by)
-    parts = [t.assign(_evaluator=evaluator_id(t))[[c for c in by if c in t] + ["_evaluator", "evaluator_test_accuracy"]]
+    parts = [t[[c for c in [*by, "evaluator_test_accuracy", "evaluator_hash"] if c in t]]
              for t in tables if not t.empty and "evaluator_test_accuracy" in t]
     cols = by + ["evaluators", "rows"]
     if not parts:
         return pd.DataFrame(columns=cols)
-    df = pd.concat(parts, ignore_index=True).dropna(subset=["_evaluator"])
+    df = pd.concat(parts, ignore_index=True)
     keys = [c for c in by if c in df]
+    df = df.assign(_evaluator=evaluator_id(df, by=keys)).dropna(subset=["_evaluator"])
     rows = []
     for key, part in df.groupby(keys, sort=True):
         counts = part.groupby("_evaluator", sort=False).agg(acc=("evaluator_test_accuracy", "first"),
