@@ -52,7 +52,8 @@ def test_reference_quality_writes_three_train_sized_anchors_once(gunpoint, tmp_p
 
 
 def test_equal_size_quality_puts_anchors_and_priors_at_one_size(gunpoint, tmp_path):
-    from tsvq.experiments import equal_size_quality, reference_quality, run_stage2_grid
+    from tsvq.experiments import equal_size_quality, read_table, reference_quality, run_stage2_grid
+    from tsvq.grid import mixed_evaluator_warnings
 
     grid = dict(profile="smoke", results_dir=tmp_path)
     reference_quality(gunpoint, seed=0, progress=False, **grid)
@@ -63,15 +64,11 @@ def test_equal_size_quality_puts_anchors_and_priors_at_one_size(gunpoint, tmp_pa
     assert (table["series"] == len(gunpoint.x_train)).all()
     assert table[["fid", "kid", "rocket_fid"]].notna().all().all() and (table[["fid", "rocket_fid"]] >= 0).all().all()
     # every row names the evaluator that scored it: here one, so the anchors and the prior compare
-    from tsvq.experiments import read_table
-
     rows = [read_table(tmp_path / "GunPoint" / "smoke" / t) for t in ("stage2.csv", "reference_quality.csv")]
     hashes = {h for r in rows for h in r["evaluator_hash"]}
     assert len(hashes) == 1 and len(hashes.pop()) == 12
 
     # an anchor set scored by another evaluator (one retrained elsewhere) is named after a grid
-    from tsvq.grid import mixed_evaluator_warnings
-
     assert mixed_evaluator_warnings("GunPoint", "smoke", tmp_path) == []
     path = tmp_path / "GunPoint" / "smoke" / "reference_quality.csv"
     path.write_text(path.read_text().replace(rows[1]["evaluator_hash"].iloc[0], "0123456789ab"))

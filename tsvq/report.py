@@ -115,13 +115,10 @@ def evaluator_id(df: pd.DataFrame, by=("dataset", "profile", "seed")) -> pd.Seri
     ``by`` group (one dataset and seed) it takes the hash of the recorded rows with the same accuracy when they
     agree on one, else ``"accuracy <value>"``; two accuracies that differ are two evaluators, equal ones are
     taken as one. NaN where neither is known."""
-    ids = pd.Series(np.nan, index=df.index, dtype=object)
-    if "evaluator_test_accuracy" not in df and "evaluator_hash" not in df:
-        return ids
-    acc = (pd.to_numeric(df["evaluator_test_accuracy"], errors="coerce").round(6) if "evaluator_test_accuracy" in df
-           else pd.Series(np.nan, index=df.index))
-    hashed = df["evaluator_hash"] if "evaluator_hash" in df else pd.Series(np.nan, index=df.index, dtype=object)
-    ids = ids.mask(acc.notna(), "accuracy " + acc.astype(str)).mask(hashed.notna(), hashed)
+    unknown = pd.Series(np.nan, index=df.index, dtype=object)
+    acc = pd.to_numeric(df.get("evaluator_test_accuracy", unknown), errors="coerce").round(6)
+    hashed = df.get("evaluator_hash", unknown)
+    ids = unknown.mask(acc.notna(), "accuracy " + acc.astype(str)).mask(hashed.notna(), hashed)
     keys = [c for c in _by(by) if c in df]
     groups = [part.index for _, part in df.groupby(keys, sort=False)] if keys else [df.index]
     for index in groups:
