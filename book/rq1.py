@@ -116,8 +116,8 @@ book.figure(plots.plot_differences(tests, metrics=list(report.RQ1_METRICS)), "di
 # %%
 val = experiments.val_probes(ds, profile=profile, seeds=seeds, results_dir=results_dir)
 if val.attrs["kept"]:
-    display(Markdown(f"This machine's model cache lacks {len(val.attrs['missing'])} of these tokenizers, so the "
-                     f"table is `rq1.csv` as written by the last execution that probed all {len(val)} of them."))
+    display(Markdown(f"{val.attrs['kept']} of these {len(val)} rows are those `rq1.csv` holds from the last "
+                     "execution that probed their tokenizers: this machine's model cache lacks them."))
 book.stop_unless(val, what="cached tokenizers",
                  why=f"The tokenizers of these runs are not in this machine's model cache, so the VAL probes and "
                      f"the figures below, which need the models, end the page here (the numbers above come from the "

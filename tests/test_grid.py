@@ -244,16 +244,19 @@ def test_val_probes_never_shrink_the_committed_table_to_what_one_cache_holds(tmp
     monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
     path = tmp_path / "r" / "GunPoint" / "smoke" / "rq1.csv"
     path.parent.mkdir(parents=True)
-    pd.DataFrame([{"dataset": "GunPoint", "profile": "smoke", "seed": s, "setting": n, "val_svm_accuracy": 0.5,
-                   "val_knn_accuracy": 0.5} for s in (0, 1) for n in ("naive", "vibcreg-slice")]).to_csv(path, index=False)
-    before = path.read_text()
+    pd.DataFrame([{"dataset": "GunPoint", "profile": "smoke", "seed": s, "setting": n, "val_svm_accuracy": 0.123,
+                   "val_knn_accuracy": 0.123} for s in (0, 1) for n in ("naive", "vibcreg-slice")]).to_csv(path, index=False)
     tokenizer_for(gunpoint, profile="smoke", setting="naive", seed=0)  # 1 of the 7 tokenizers of seed 0 cached
     out = val_probes(gunpoint, profile="smoke", seeds=[0], results_dir=tmp_path / "r")
-    assert out.attrs["kept"] and len(out.attrs["missing"]) == len(STAGE1_SETTINGS) - 1
-    assert list(out["seed"]) == [0, 0] and path.read_text() == before
+    # the cached run is probed afresh; the uncached one keeps its committed row; seed 1 stays in the file
+    assert list(out["setting"]) == ["naive", "vibcreg-slice"] and out.attrs["kept"] == 1
+    assert out["val_knn_accuracy"].iloc[0] != 0.123 and out["val_knn_accuracy"].iloc[1] == 0.123
+    assert len(out.attrs["missing"]) == len(STAGE1_SETTINGS) - 2
+    written = read_table(path)
+    assert len(written) == 4 and sorted(set(written["seed"])) == [0, 1]
     path.unlink()  # nothing committed: the cache's probes are the table
     out = val_probes(gunpoint, profile="smoke", seeds=[0], results_dir=tmp_path / "r")
-    assert not out.attrs["kept"] and list(out["setting"]) == ["naive"] and 0 <= out["val_knn_accuracy"].iloc[0] <= 1
+    assert out.attrs["kept"] == 0 and list(out["setting"]) == ["naive"] and 0 <= out["val_knn_accuracy"].iloc[0] <= 1
     assert len(read_table(path)) == 1
 
 

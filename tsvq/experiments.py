@@ -535,21 +535,31 @@ def probe_grid(ds: UCRDataset, *, profile: str, seeds, settings, split: str = "v
 
 
 def val_probes(ds: UCRDataset, *, profile: str, seeds, results_dir="results") -> pd.DataFrame:
-    """The VAL probes of every stage-1 tokenizer in the model cache (:func:`probe_grid`), written to ``rq1.csv``.
-    A cache that lacks some of them (a fresh machine, or one that trained only stage 2's tokenizers) would turn
-    that table into a part of itself: when the committed table has more rows for ``seeds``, it is returned
-    instead and left as it is, with ``.attrs["kept"]`` set; ``.attrs["missing"]`` names the uncached runs."""
+    """The VAL probes of every stage-1 tokenizer of ``seeds``, kept in ``rq1.csv``.
+
+    The tokenizers in the model cache are probed (:func:`probe_grid`) and their rows replace those of the
+    same runs in ``rq1.csv``; a run this cache lacks (a fresh machine, or one that trained only some seeds)
+    keeps the row the last execution that probed it wrote, so the table never shrinks to what one cache
+    holds. ``.attrs["kept"]`` counts the rows so kept; ``.attrs["missing"]`` names the runs neither cached
+    nor in the table."""
     val = probe_grid(ds, profile=profile, seeds=seeds, settings=STAGE1_SETTINGS, split="val", cached_only=True)
     path = results_path(results_dir, ds.meta.name, profile, "rq1.csv")
-    kept = read_table(path)
-    kept = kept[kept["seed"].isin(list(seeds))].reset_index(drop=True) if not kept.empty else kept
-    if val.attrs["missing"] and len(kept) > len(val):
-        kept.attrs.update(missing=val.attrs["missing"], kept=True)
-        return kept
+    table = read_table(path)
+    fresh = set(zip(val["seed"], val["setting"])) if len(val) else set()
+    old = (table[[k not in fresh for k in zip(table["seed"], table["setting"])]] if not table.empty
+           else pd.DataFrame(columns=val.columns))
+    merged = pd.concat([t for t in (val, old) if len(t)], ignore_index=True) if len(val) or len(old) else val
     if len(val):
-        write_table(path, val)
-    val.attrs["kept"] = False
-    return val
+        order = {as_setting(s).name: i for i, s in enumerate(STAGE1_SETTINGS)}
+        merged = merged.sort_values(["seed", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c,
+                                    kind="stable").reset_index(drop=True)
+        write_table(path, merged)
+    out = merged[merged["seed"].isin(list(seeds))].reset_index(drop=True) if len(merged) else merged
+    have = set(zip(out["seed"], out["setting"])) if len(out) else set()
+    out.attrs["kept"] = len(out) - len(val)
+    out.attrs["missing"] = [f"{ds.meta.name}/{profile}/seed{seed}/{as_setting(s).name}" for seed in seeds
+                            for s in STAGE1_SETTINGS if (seed, as_setting(s).name) not in have]
+    return out
 
 def reference_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = True) -> dict[str, list[dict]]:
     """Anchors for the sample-quality metrics (``reference_quality.csv``), every set TRAIN-sized and compared
