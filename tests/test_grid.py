@@ -333,3 +333,25 @@ def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path, engine):
     time.sleep(1)
     written = [p.name for p in (tmp_path / "r").rglob("*") if p.is_file()]
     assert not written, f"rows written by units of a stopped grid: {written}"
+
+
+def test_rescore_runs_again_exactly_the_rows_another_evaluator_scored(tmp_path, monkeypatch):
+    from tsvq.grid import mixed_evaluator_warnings, rescore_plan
+
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    res = tmp_path / "results"
+    units = plan(["GunPoint"], [0], profile="smoke", stages=(2,), settings=SMALL, priors=("token",), results_dir=res)
+    assert all(r["ok"] for r in execute(units, executor="debug", log_dir=tmp_path / "logs"))
+    assert rescore_plan(["GunPoint"], [0], profile="smoke", results_dir=res) == []
+    path = res / "GunPoint" / "smoke" / "stage2.csv"
+    s2 = read_table(path)
+    other = s2["setting"] == "vibcreg-slice"  # as if another machine's evaluator had scored this row
+    s2.loc[other, ["evaluator_hash", "evaluator_test_accuracy"]] = ["0" * 12, 0.123]
+    s2.to_csv(path, index=False)
+    assert mixed_evaluator_warnings("GunPoint", "smoke", res)
+    again = rescore_plan(["GunPoint"], [0], profile="smoke", results_dir=res)
+    assert [u.name for u in again] == ["GunPoint/smoke/seed0/vibcreg-slice/token"]
+    assert rescore_plan(["GunPoint"], [0], profile="smoke", settings=[SMALL[0]], results_dir=res) == []
+    assert all(r["ok"] for r in execute(again, executor="debug", log_dir=tmp_path / "logs"))
+    assert len(read_table(path)) == len(s2) and not mixed_evaluator_warnings("GunPoint", "smoke", res)
+    assert rescore_plan(["GunPoint"], [0], profile="smoke", results_dir=res) == []

@@ -122,6 +122,59 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
     return sorted(units, key=lambda u: (order[u.kind], rank.get(u.run.prior, 0)))
 
 
+def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors=None, results_dir="results",
+                 data_dir=None, device=None, threads: int = 1) -> list[Unit]:
+    """The stage-2 units and anchors of ``seeds`` whose current rows were scored by another evaluator than the
+    one this machine holds for that seed (trained here first where the model cache lacks it). The FCN evaluator
+    is cached, never committed, and one trained again on another machine has other weights; running these units
+    gives each seed's FID, KID and IS rows one evaluator again (:func:`mixed_evaluator_warnings`).
+    ``settings`` / ``priors``: only the rows of these (default: every row)."""
+    import numpy as np
+    import pandas as pd
+
+    from .data import load_ucr
+    from .evaluate import load_or_train_evaluator
+    from .experiments import current_rows
+    from .results import load_table
+
+    settings = None if settings is None else {as_setting(s).name for s in settings}
+    units: list[Unit] = []
+    for name in datasets:
+        ds = load_ucr(name, data_dir)
+        base = dict(results_dir=str(results_dir), data_dir=data_dir, device=device, threads=threads)
+        tables = {t: current_rows(load_table(results_path(results_dir, name, profile, t), table_keys(t)), ds)
+                  for t in ("stage2.csv", "reference_quality.csv")}
+        for seed in seeds:
+            ev = load_or_train_evaluator(ds, config=as_setting("naive").config(profile, "token").eval, seed=seed,
+                                         device=device, progress=False)
+            foreign = {}
+            for t, df in tables.items():
+                df = df[df["seed"] == seed] if not df.empty else df
+                if df.empty:
+                    foreign[t] = df
+                    continue
+                acc = pd.to_numeric(df["evaluator_test_accuracy"], errors="coerce").round(6)
+                hashed = df.get("evaluator_hash", pd.Series(np.nan, index=df.index, dtype=object))
+                ours = hashed.eq(ev.fingerprint) | (hashed.isna() & acc.eq(round(ev.test_accuracy, 6)))
+                foreign[t] = df[~ours]
+            s2 = foreign["stage2.csv"]
+            if not s2.empty:
+                s2 = s2[[(settings is None or r.setting in settings) and (priors is None or r.prior in priors)
+                         for r in s2.itertuples()]]
+            runs = [Unit(RunId(name, seed, as_setting(r.setting), r.prior, profile), "stage2", **base)
+                    for r in s2.itertuples()]
+            if not foreign["reference_quality.csv"].empty:
+                runs.insert(0, Unit(RunId(name, seed, as_setting(("none", "none")), None, profile), "reference",
+                                    **base))
+            n_rows = sum(int((df["seed"] == seed).sum()) for df in tables.values() if not df.empty)
+            print(f"{name} seed {seed}: this machine's evaluator has TEST accuracy {ev.test_accuracy:.4f} "
+                  f"({ev.fingerprint}); another scored {sum(map(len, foreign.values()))} of the seed's {n_rows} "
+                  f"rows: {len(runs)} unit(s) to run again", flush=True)
+            units += runs
+    order = {"reference": 0, "stage2": 1}
+    return sorted(units, key=lambda u: order[u.kind])
+
+
 def _done(unit: Unit, ds) -> bool:
     if unit.kind == "reference":
         return reference_done(unit.run, ds, unit.results_dir)
@@ -371,7 +424,8 @@ def add_grid_command(sub) -> None:
     p.add_argument("--settings", nargs="+", default=None,
                    help="tokenizer settings, e.g. naive vibcreg-slice (default: naive and the six SSL settings); "
                         f"'{VAL_BEST}': the SSL setting chosen on TRAIN ∪ VAL per dataset (stage 2, after stage 1)")
-    p.add_argument("--priors", nargs="+", default=list(PRIORS), choices=list(ALL_PRIORS))
+    p.add_argument("--priors", nargs="+", default=None, choices=list(ALL_PRIORS),
+                   help=f"default: {' '.join(PRIORS)} (with --rescore: every prior)")
     p.add_argument("--executor", default="local", choices=EXECUTORS)
     p.add_argument("--workers", type=int, default=1, help="units at a time (per array task on Slurm)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per unit (default: cores / workers)")
@@ -381,6 +435,10 @@ def add_grid_command(sub) -> None:
     p.add_argument("--log-dir", default="grid-logs", help="unit logs (and submitit's folder); shared on a cluster")
     p.add_argument("--minutes", type=float, default=None, help="start no unit after this many minutes")
     p.add_argument("--dry-run", action="store_true", help="print the units (and the sbatch script), run nothing")
+    p.add_argument("--rescore", action="store_true",
+                   help="run again the stage-2 units and anchors of these seeds whose rows another machine's "
+                        "evaluator scored, so that FID, KID and IS pair on every seed (trains this machine's "
+                        "evaluator first where it is not cached)")
     s = p.add_argument_group("slurm")
     s.add_argument("--partition", default=None)
     s.add_argument("--time", type=int, default=240, dest="timeout_min", help="minutes per array task")
@@ -422,9 +480,16 @@ def run_from_args(args: argparse.Namespace) -> int:
     cuda = torch.cuda.is_available() if args.device is None else args.device.startswith("cuda")
     gpus = args.gpus_per_task if args.gpus_per_task is not None else int(cuda)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
-    units = plan(args.datasets, args.seeds, profile=args.profile, stages=tuple(args.stages), settings=settings,
-                 priors=args.priors, results_dir=args.results_dir, data_dir=args.data_dir, device=args.device,
+    where = dict(profile=args.profile, results_dir=args.results_dir, data_dir=args.data_dir, device=args.device,
                  threads=threads)
+    if args.rescore:
+        if VAL_BEST in settings:
+            raise GridError(f"--rescore takes the settings by name, not {VAL_BEST!r}")
+        units = rescore_plan(args.datasets, args.seeds, settings=args.settings and settings, priors=args.priors,
+                             **where)
+    else:
+        units = plan(args.datasets, args.seeds, stages=tuple(args.stages), settings=settings,
+                     priors=args.priors or list(PRIORS), **where)
     print(f"{len(units)} units to run ({args.executor}, {args.workers} worker(s), {threads} thread(s) each)",
           flush=True)
     if args.dry_run:
