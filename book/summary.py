@@ -218,8 +218,9 @@ if not anchors.empty:
 # %%
 mixed = report.mixed_evaluators(stage2, anchors, peer)
 display(Markdown("Every seed of every dataset was scored by one evaluator." if mixed.empty else
-                 f"{len(mixed)} (dataset, seed) pairs of {mixed['dataset'].nunique()} dataset(s); re-running their "
-                 "stage-2 units on one machine makes all their pairs count."))
+                 f"{len(mixed)} (dataset, seed) pairs of {mixed['dataset'].nunique()} dataset(s); "
+                 "`tsvq grid --datasets <name> --seeds <seeds> --rescore` runs again, on one machine, the "
+                 "stage-2 units and anchors that machine's evaluator did not score, and all their pairs count."))
 if not mixed.empty:
     display(book.table(mixed, drop_constant=()))
 
