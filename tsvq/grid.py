@@ -480,8 +480,8 @@ def run_from_args(args: argparse.Namespace) -> int:
     cuda = torch.cuda.is_available() if args.device is None else args.device.startswith("cuda")
     gpus = args.gpus_per_task if args.gpus_per_task is not None else int(cuda)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
-    where = dict(profile=args.profile, results_dir=args.results_dir, data_dir=args.data_dir, device=args.device,
-                 threads=threads)
+    where = dict(profile=args.profile, results_dir=args.results_dir, data_dir=args.data_dir,
+                 device=args.device, threads=threads)
     if args.rescore:
         if VAL_BEST in settings:
             raise GridError(f"--rescore takes the settings by name, not {VAL_BEST!r}")
