@@ -131,6 +131,7 @@ def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors
     ``settings`` / ``priors``: only the rows of these (default: every row)."""
     import numpy as np
     import pandas as pd
+    import torch
 
     from .data import load_ucr
     from .evaluate import load_or_train_evaluator
@@ -145,8 +146,13 @@ def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors
         tables = {t: current_rows(load_table(results_path(results_dir, name, profile, t), table_keys(t)), ds)
                   for t in ("stage2.csv", "reference_quality.csv")}
         for seed in seeds:
-            ev = load_or_train_evaluator(ds, config=as_setting("naive").config(profile, "token").eval, seed=seed,
-                                         device=device, progress=False)
+            before = torch.get_num_threads()
+            torch.set_num_threads(max(1, threads))  # as a unit would train it: the thread count moves the weights
+            try:
+                ev = load_or_train_evaluator(ds, config=as_setting("naive").config(profile, "token").eval,
+                                             seed=seed, device=device, progress=False)
+            finally:
+                torch.set_num_threads(before)
             foreign = {}
             for t, df in tables.items():
                 df = df[df["seed"] == seed] if not df.empty else df
