@@ -70,7 +70,8 @@ Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
             " **Not every row of a seed was scored by one evaluator.** An evaluator retrained on another machine "
             "is another evaluator (CPUs round differently), and FID, KID and IS from two evaluators do not "
             "compare: the paired tests below leave such pairs out and say how many; the tables of means mix "
-            f"them (`tsvq grid --datasets {dataset} --rescore` mends a seed). " + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples())))
+            f"them (`tsvq grid --datasets {dataset} --rescore` mends a seed). "
+            + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples())))
 
 
 # %%
