@@ -546,9 +546,9 @@ def val_probes(ds: UCRDataset, *, profile: str, seeds, results_dir="results") ->
     path = results_path(results_dir, ds.meta.name, profile, "rq1.csv")
     table = read_table(path)
     fresh = set(zip(val["seed"], val["setting"])) if len(val) else set()
-    old = (table[[k not in fresh for k in zip(table["seed"], table["setting"])]] if not table.empty
-           else pd.DataFrame(columns=val.columns))
-    merged = pd.concat([t for t in (val, old) if len(t)], ignore_index=True) if len(val) or len(old) else val
+    if not table.empty:
+        table = table[[k not in fresh for k in zip(table["seed"], table["setting"])]]
+    merged = pd.concat([t for t in (val, table) if len(t)], ignore_index=True) if len(val) or len(table) else val
     if len(val):
         order = {as_setting(s).name: i for i, s in enumerate(STAGE1_SETTINGS)}
         merged = merged.sort_values(["seed", "setting"], key=lambda c: c.map(order) if c.name == "setting" else c,
