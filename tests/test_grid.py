@@ -335,7 +335,7 @@ def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path, engine):
     assert not written, f"rows written by units of a stopped grid: {written}"
 
 
-def test_rescore_runs_again_exactly_the_rows_another_evaluator_scored(tmp_path, monkeypatch):
+def test_rescore_runs_again_exactly_the_rows_another_evaluator_scored(tmp_path, monkeypatch, capsys):
     from tsvq.grid import mixed_evaluator_warnings, rescore_plan
 
     monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
@@ -351,7 +351,9 @@ def test_rescore_runs_again_exactly_the_rows_another_evaluator_scored(tmp_path, 
     assert mixed_evaluator_warnings("GunPoint", "smoke", res)
     again = rescore_plan(["GunPoint"], [0], profile="smoke", results_dir=res)
     assert [u.name for u in again] == ["GunPoint/smoke/seed0/vibcreg-slice/token"]
+    capsys.readouterr()
     assert rescore_plan(["GunPoint"], [0], profile="smoke", settings=[SMALL[0]], results_dir=res) == []
+    assert "1 row(s) of other settings or priors keep the other evaluator" in capsys.readouterr().out
     assert all(r["ok"] for r in execute(again, executor="debug", log_dir=tmp_path / "logs"))
     assert len(read_table(path)) == len(s2) and not mixed_evaluator_warnings("GunPoint", "smoke", res)
     assert rescore_plan(["GunPoint"], [0], profile="smoke", results_dir=res) == []

@@ -167,6 +167,7 @@ def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors
             if not s2.empty:
                 s2 = s2[[(settings is None or r.setting in settings) and (priors is None or r.prior in priors)
                          for r in s2.itertuples()]]
+            left = len(foreign["stage2.csv"]) - len(s2)
             runs = [Unit(RunId(name, seed, as_setting(r.setting), r.prior, profile), "stage2", **base)
                     for r in s2.itertuples()]
             if not foreign["reference_quality.csv"].empty:
@@ -175,7 +176,9 @@ def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors
             n_rows = sum(int((df["seed"] == seed).sum()) for df in tables.values() if not df.empty)
             print(f"{name} seed {seed}: this machine's evaluator has TEST accuracy {ev.test_accuracy:.4f} "
                   f"({ev.fingerprint}); another scored {sum(map(len, foreign.values()))} of the seed's {n_rows} "
-                  f"rows: {len(runs)} unit(s) to run again", flush=True)
+                  f"rows: {len(runs)} unit(s) to run again"
+                  + (f"; {left} row(s) of other settings or priors keep the other evaluator, and their pairs with "
+                     "the rows run again will be left out: mend a seed whole" if left else ""), flush=True)
             units += runs
     order = {"reference": 0, "stage2": 1}
     return sorted(units, key=lambda u: order[u.kind])
