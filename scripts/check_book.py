@@ -235,6 +235,10 @@ class Server:
 
         class Handler(SimpleHTTPRequestHandler):
             def do_GET(self):  # noqa: N802
+                if urlsplit(self.path).path == "/favicon.ico":  # browsers ask for it unprompted; the book has none
+                    self.send_response(204)
+                    self.end_headers()
+                    return
                 path = Path(self.translate_path(self.path))
                 if path.is_dir():
                     path = path / "index.html"
@@ -250,14 +254,18 @@ class Server:
                 super().do_GET()
 
             def send_error(self, code, message=None, explain=None):
-                if urlsplit(self.path).path != "/favicon.ico":  # browsers ask for it unprompted
-                    failed.append(f"HTTP {code} for {self.path} (requested by {self.headers.get('Referer', '?')})")
+                failed.append(f"HTTP {code} for {self.path} (requested by {self.headers.get('Referer', '?')})")
                 super().send_error(code, message, explain)
 
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(site)))
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request, client_address):
+                if not isinstance(sys.exc_info()[1], ConnectionError):  # a page closed before its answer: not a fault
+                    super().handle_error(request, client_address)
+
+        self.httpd = Server(("127.0.0.1", 0), partial(Handler, directory=str(site)))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
