@@ -260,12 +260,12 @@ class Server:
             def log_message(self, *args):
                 pass
 
-        class Server(ThreadingHTTPServer):
+        class QuietServer(ThreadingHTTPServer):
             def handle_error(self, request, client_address):
                 if not isinstance(sys.exc_info()[1], ConnectionError):  # a page closed before its answer: not a fault
                     super().handle_error(request, client_address)
 
-        self.httpd = Server(("127.0.0.1", 0), partial(Handler, directory=str(site)))
+        self.httpd = QuietServer(("127.0.0.1", 0), partial(Handler, directory=str(site)))
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
