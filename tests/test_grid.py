@@ -309,9 +309,10 @@ def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path, engine):
         (tmp_path / "hide").mkdir()
         (tmp_path / "hide" / "submitit.py").write_text("raise ImportError('submitit hidden by the test')\n")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path / "hide"), env.get("PYTHONPATH")]))
-    # the first two units (the anchors and the token prior) each train a tokenizer first: many seconds
+    # the first two units (the anchors and the token prior) each train a `cpu` tokenizer first, which takes far
+    # longer than the test waits: a `smoke` unit can finish within the seconds before SIGTERM on a busy machine
     driver = subprocess.Popen([sys.executable, "-m", "tsvq.cli", "grid", "--datasets", "GunPoint", "--seeds", "0",
-                               "--profile", "smoke", "--stages", "2", "--settings", "naive", "--priors", "token",
+                               "--profile", "cpu", "--stages", "2", "--settings", "naive", "--priors", "token",
                                "embedding", "--workers", "2", "--threads", "1", "--results-dir",
                                str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
