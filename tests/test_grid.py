@@ -295,7 +295,9 @@ def _descendants(pid: int) -> set[int]:
 def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path, engine):
     """SIGTERM to ``tsvq grid`` (``kill``, a scheduler, ``timeout``) cancels the units it runs: submitit's workers
     ignore SIGTERM themselves and would otherwise run on, orphaned, and write rows after the driver has gone; a
-    process pool's (the engine without submitit) would finish their unit."""
+    process pool's (the engine without submitit) would finish their unit. The driver starts with SIGINT ignored,
+    as a shell starts ``tsvq grid … &`` or ``nohup``: submitit cancels with SIGINT, so its units must not
+    inherit that."""
     import os
     import signal
     import subprocess
@@ -315,7 +317,8 @@ def test_a_terminated_grid_leaves_no_unit_running_and_no_rows(tmp_path, engine):
                                "--profile", "cpu", "--stages", "2", "--settings", "naive", "--priors", "token",
                                "embedding", "--workers", "2", "--threads", "1", "--results-dir",
                                str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")],
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     deadline = time.time() + 120
     expected = 4 if engine == "submitit" else 2  # two submitit controllers, each with its worker; two pool workers
     while time.time() < deadline and len(_descendants(driver.pid)) < expected and driver.poll() is None:

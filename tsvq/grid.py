@@ -332,22 +332,28 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
                 for proc in list((getattr(pool, "_processes", None) or {}).values()):
                     proc.terminate()
             pool.shutdown(wait=not running, cancel_futures=True)
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in (previous or {}).items():
+            signal.signal(signum, handler)
     return results
 
 
 def _stop_on_sigterm():
     """Make SIGTERM (``kill``, a job scheduler, ``timeout``) end the driver through its ``finally``, which cancels
     the running units: submitit's workers ignore SIGTERM (on a cluster it announces preemption), so without this
-    they would run on, orphaned. Returns the previous handler; None off the main thread, where none can be set."""
+    they would run on, orphaned. submitit cancels a local job with SIGINT, which a driver started in the
+    background by a shell (``tsvq grid … &``, ``nohup``) inherits as ignored and would pass on, ignored, to every
+    unit it starts: SIGINT gets its default handler back here, so that the units it starts can be cancelled.
+    Returns the previous handlers; None off the main thread, where none can be set."""
     def stop(signum, frame):
         raise SystemExit(128 + signum)
 
     try:
-        return signal.signal(signal.SIGTERM, stop)
+        previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, stop)}
     except ValueError:
         return None
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
+    return previous
 
 
 def slurm_executor(log_dir: str, *, partition: str | None = None, timeout_min: int = 240, gpus_per_task: int = 1,
