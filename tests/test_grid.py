@@ -114,9 +114,23 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
     res = tmp_path / "results"
     units = plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
                  results_dir=res)
-    assert len(units) == 2 * 2 * (2 + 2 + 1)  # per dataset and seed: stage 1 (with selection), stage 2, anchors
+    # per dataset and seed: stage 1 (with selection), the evaluator and the two priors into the model cache, the
+    # anchors, stage 2; in that order
+    kinds = [u.kind for u in units]
+    assert kinds[:8] == ["stage1"] * 8 and kinds[8:16] == ["evaluator", "prior", "prior", "reference",
+                                                            "stage2", "stage2", "evaluator", "prior"]
+    assert [(u.run.dataset, u.run.seed) for u in units[8:]] == [  # stage 2 seed by seed
+        (name, seed) for name in ("GunPoint", "ItalyPowerDemand") for seed in (0, 1) for _ in range(6)]
+    assert [kinds.count(k) for k in ("stage1", "evaluator", "prior", "reference", "stage2")] == [8, 4, 8, 4, 8]
     out = execute(units, executor="debug", log_dir=tmp_path / "logs")
     assert all(r["ok"] for r in out), [r for r in out if not r["ok"]]
+    logs = {r["unit"]: open(r["log"]).read() for r in out}
+    # the units that score the priors load the evaluator and the priors the units before them trained
+    assert "evaluator GunPoint" in logs["GunPoint/smoke/seed0/evaluator"]
+    assert "stage 2 GunPoint" in logs["GunPoint/smoke/seed0/naive/token/train"]
+    for name, text in logs.items():
+        if name.endswith(("/reference", "/token")):
+            assert "evaluator GunPoint" not in text and "stage 2 GunPoint" not in text, name
     for name in ("GunPoint", "ItalyPowerDemand"):
         sel = read_table(res / name / "smoke" / "selection.csv")
         assert len(sel) == 4 and {"cv_knn_accuracy", "val_time_mse"} <= set(sel.columns)
@@ -133,6 +147,10 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
         assert len(current_rows(stale, ds)) == 3 and len(current_rows(s2.drop(columns="config_hash"), ds)) == 0
     assert plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", settings=SMALL, priors=("token",),
                 results_dir=res) == []
+    # rows gone, models cached: the units that write the rows, and no model units
+    (res / "GunPoint" / "smoke" / "stage2.csv").unlink()
+    again = plan(["GunPoint"], [0], profile="smoke", settings=SMALL, priors=("token",), results_dir=res)
+    assert [u.kind for u in again] == ["stage2", "stage2"]
 
 
 def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, monkeypatch):

@@ -16,7 +16,11 @@ Executors:
   units share one array task (and its GPU), run by ``--workers`` processes inside it.
 
 Stage-2 units train the tokenizer they need when it is not cached (under a lock, so two units never
-train one model twice).
+train one model twice). Before a seed's stage-2 units and anchors, the plan puts the models they share into
+the model cache as units of their own: the seed's FCN evaluator, and each prior (with its tokenizer) not yet
+cached. On two workers the evaluator then trains beside the priors, and the units that score them load both;
+otherwise the first unit to need the evaluator trains it while every other unit of the seed waits
+(``--no-warm``, for a cluster whose nodes share no model cache).
 """
 from __future__ import annotations
 
@@ -45,7 +49,9 @@ EXECUTORS = ("local", "slurm", "debug")
 class GridError(ValueError):
     """A grid that cannot run as asked (arguments, no Slurm); the command line prints it as one line."""
 _TABLES = {"stage1": ("stage1.csv", "selection.csv"), "selection": ("selection.csv",),
-           "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"), "reference": ("reference_quality.csv",)}
+           "stage2": ("stage2.csv", "prior_curves.csv", "samples.csv"), "reference": ("reference_quality.csv",),
+           "evaluator": (), "prior": ()}
+MODEL_KINDS = ("evaluator", "prior")  # units that fill the model cache and write no rows
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,7 @@ class Unit:
 
     run: RunId
     kind: str  # stage1 (with its selection rows) | selection (those rows alone) | stage2 | reference
+    #          | evaluator (a seed's FCN evaluator) | prior (a prior and its tokenizer), both into the model cache
     results_dir: str
     data_dir: str | None = None
     device: str | None = None
@@ -61,7 +68,10 @@ class Unit:
 
     @property
     def name(self) -> str:
-        return str(self.run) + (f"/{self.kind}" if self.kind in ("reference", "selection") else "")
+        if self.kind == "evaluator":
+            return f"{self.run.dataset}/{self.run.profile}/seed{self.run.seed}/evaluator"
+        return str(self.run) + {"reference": "/reference", "selection": "/selection", "prior": "/train"}.get(
+            self.kind, "")
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -69,7 +79,8 @@ class Unit:
 
 
 def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE1_SETTINGS, priors=PRIORS,
-         results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True) -> list[Unit]:
+         results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True,
+         warm: bool = True) -> list[Unit]:
     """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out.
 
     A stage-1 unit trains a tokenizer and writes its TEST rows (``stage1.csv``) and its selection rows:
@@ -80,6 +91,10 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
     ``"val-best"`` (:data:`~tsvq.experiments.VAL_BEST`) stands for the SSL setting chosen so for each dataset
     (:func:`~tsvq.experiments.val_best_setting`, over every seed whose stage-1 grid is complete, as the
     book reports it); the stage-1 grid of the seeds asked for must have run.
+
+    ``warm``: for every seed with stage-2 units or anchors to run, an ``evaluator`` unit when the model cache
+    lacks that seed's evaluator and a ``prior`` unit for each stage-2 unit whose prior it lacks, ordered before
+    the units that score them; they write no rows.
     """
     from .data import load_ucr
 
@@ -114,12 +129,23 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
         # a stage-1 unit writes the selection rows too: a selection unit only for a tokenizer it does not train
         training = {u.run for u in units if u.kind == "stage1"}
         units = [u for u in units if u.kind != "selection" or u.run not in training]
-    # Stage 1 first, then lone selection units, then the anchors, then stage 2 prior by prior: units running side
-    # by side then need different tokenizers (three priors of one tokenizer would wait for each other's
-    # training). The sort is stable: otherwise the planned order (dataset, seed, setting).
-    order = {"stage1": 0, "selection": 1, "reference": 2, "stage2": 3}
+        if warm:
+            units += _warm_units([u for u in units if u.run.dataset == name], ds)
+    # Stage 1 first, then lone selection units; then stage 2 seed by seed, so that a grid cut short leaves whole
+    # seeds: the seed's evaluator (first, so that it trains beside the priors), its priors, its anchors, its
+    # stage-2 units prior by prior (units side by side then need different tokenizers: three priors of one
+    # tokenizer would wait for each other's training). The sort is stable: otherwise the planned order
+    # (dataset, seed, setting).
+    order = {"stage1": 0, "selection": 1, "evaluator": 2, "prior": 3, "reference": 4, "stage2": 5}
     rank = {p: i for i, p in enumerate(priors)}
-    return sorted(units, key=lambda u: (order[u.kind], rank.get(u.run.prior, 0)))
+    where = {name: i for i, name in enumerate(datasets)}
+
+    def key(u: Unit):
+        if u.kind in ("stage1", "selection"):
+            return (0, order[u.kind])
+        return (1, where[u.run.dataset], u.run.seed, order[u.kind], rank.get(u.run.prior, 0))
+
+    return sorted(units, key=key)
 
 
 def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors=None, results_dir="results",
@@ -184,7 +210,47 @@ def rescore_plan(datasets, seeds, *, profile: str = "cpu", settings=None, priors
     return sorted(units, key=lambda u: order[u.kind])
 
 
+def _evaluator_run(dataset: str, seed: int, profile: str) -> RunId:
+    """The run whose config names a seed's evaluator: the anchors' (every run of a profile shares its eval config)."""
+    return RunId(dataset, seed, as_setting(("none", "none")), None, profile)
+
+
+def _warm_units(units: list[Unit], ds) -> list[Unit]:
+    """The ``evaluator`` and ``prior`` units that put what ``units`` (one dataset's) will load into the cache."""
+    from .evaluate import evaluator_path
+    from .experiments import is_cached
+
+    out, seeds = [], []
+    for u in units:
+        if u.kind in ("stage2", "reference") and u.run.seed not in seeds:
+            seeds.append(u.run.seed)
+            run = _evaluator_run(u.run.dataset, u.run.seed, u.run.profile)
+            if not evaluator_path(ds, config=run.config().eval, seed=run.seed).is_file():
+                out.append(Unit(run, "evaluator", u.results_dir, u.data_dir, u.device, u.threads))
+        if u.kind == "stage2" and not is_cached(ds, profile=u.run.profile, setting=u.run.setting, seed=u.run.seed,
+                                                prior=u.run.prior):
+            out.append(Unit(u.run, "prior", u.results_dir, u.data_dir, u.device, u.threads))
+    return out
+
+
+def _train_evaluator(run: RunId, ds, *, device=None, progress: bool = False) -> dict:
+    from .evaluate import load_or_train_evaluator
+
+    load_or_train_evaluator(ds, config=run.config().eval, seed=run.seed, device=device, progress=progress)
+    return {}
+
+
+def _train_prior(run: RunId, ds, *, device=None, progress: bool = False) -> dict:
+    from .experiments import prior_for
+
+    prior_for(ds, profile=run.profile, setting=run.setting, prior=run.prior, seed=run.seed, device=device,
+              progress=progress)
+    return {}
+
+
 def _done(unit: Unit, ds) -> bool:
+    if unit.kind in MODEL_KINDS:  # planned only when missing from the cache; a rerun plans them again if so
+        return False
     if unit.kind == "reference":
         return reference_done(unit.run, ds, unit.results_dir)
     return is_done(unit.run, ds, unit.results_dir, unit.tables[0])  # a stage-1 unit: its TEST rows
@@ -215,9 +281,11 @@ def run_unit(unit: Unit) -> dict:
     t0 = time.perf_counter()
     ds = load_ucr(unit.run.dataset, unit.data_dir)
     fn = {"stage1": _stage1_and_selection_rows, "selection": selection_rows, "stage2": stage2_rows,
-          "reference": reference_rows}[unit.kind]
+          "reference": reference_rows, "evaluator": _train_evaluator, "prior": _train_prior}[unit.kind]
     # progress bars go to the unit's log, one update every 30 s (:func:`tsvq.utils.progress_bar`)
-    write_unit(unit.run, unit.results_dir, fn(unit.run, ds, device=unit.device, progress=True), merge=False)
+    rows = fn(unit.run, ds, device=unit.device, progress=True)
+    if unit.kind not in MODEL_KINDS:
+        write_unit(unit.run, unit.results_dir, rows, merge=False)
     return {"unit": unit.name, "ok": True, "seconds": round(time.perf_counter() - t0, 1)}
 
 
@@ -454,6 +522,9 @@ def add_grid_command(sub) -> None:
                    help="run again the stage-2 units and anchors of these seeds whose rows another machine's "
                         "evaluator scored, so that FID, KID and IS pair on every seed (trains this machine's "
                         "evaluator first where it is not cached)")
+    p.add_argument("--no-warm", dest="warm", action="store_false",
+                   help="do not train each seed's evaluator and priors as units of their own before the units "
+                        "that score them (for workers that share no model cache)")
     s = p.add_argument_group("slurm")
     s.add_argument("--partition", default=None)
     s.add_argument("--time", type=int, default=240, dest="timeout_min", help="minutes per array task")
@@ -504,7 +575,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                              **where)
     else:
         units = plan(args.datasets, args.seeds, stages=tuple(args.stages), settings=settings,
-                     priors=args.priors or list(PRIORS), **where)
+                     priors=args.priors or list(PRIORS), warm=args.warm, **where)
     print(f"{len(units)} units to run ({args.executor}, {args.workers} worker(s), {threads} thread(s) each)",
           flush=True)
     if args.dry_run:
