@@ -63,6 +63,8 @@ n_seeds = book.seeds_present(stage2, seeds)
 anchors = grid_rows(ds, "reference_quality.csv", profile=profile, seeds=seeds, results_dir=results_dir)
 accuracy = stage2.groupby("seed")["evaluator_test_accuracy"].first() if not stage2.empty else pd.Series()
 mixed = report.mixed_evaluators(stage2, anchors)
+retrained = report.retrained_tokenizers(grid_rows(ds, "stage1.csv", profile=profile, seeds=seeds,
+                                                  results_dir=results_dir), stage2)
 Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
          + (" The FCN evaluator classifies TEST with accuracy "
             + ", ".join(f"{a:.3f} (seed {s})" for s, a in accuracy.items()) + "." if len(accuracy) else "")
@@ -71,7 +73,13 @@ Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
             "is another evaluator (CPUs round differently), and FID, KID and IS from two evaluators do not "
             "compare: the paired tests below leave such pairs out and say how many; the tables of means mix "
             f"them (`tsvq grid --datasets {dataset} --rescore` mends a seed). "
-            + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples())))
+            + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples()))
+         + ("" if retrained.empty else
+            " **Some priors read tokens of a tokenizer trained again on another machine**, not of the one whose "
+            "reconstruction error and probes RQ1 reports (same seed and settings, other rounding): "
+            + "; ".join(f"seed {r.seed} {r.setting} ({r.prior} prior), TEST MSE {r.tokenizer_test_time_mse:.4f} "
+                        f"against {r.stage1_test_time_mse:.4f}" for r in retrained.itertuples())
+            + "."))
 
 
 # %%

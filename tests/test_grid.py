@@ -139,6 +139,9 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
         assert len(s1) == 4 and len(s2) == 4 and not (res / name / "smoke" / "parts").exists()
         assert s1["config_hash"].str.len().eq(16).all() and s2["git_commit"].notna().all()
         assert {"kid", "kid_std", "copy_rate", "token_entropy", "fid_ref", "eval_hash"} <= set(s2.columns)
+        # each prior's tokens come from the tokenizer its stage-1 row scored
+        mse = s1.set_index(["seed", "setting"])["test_time_mse"]
+        assert s2["tokenizer_test_time_mse"].tolist() == [mse[(r.seed, r.setting)] for r in s2.itertuples()]
         ds = load_ucr(name)
         for r in s2.itertuples():
             assert r.config_hash == RunId(name, r.seed, r.setting, r.prior, "smoke").config_hash(ds)

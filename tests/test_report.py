@@ -119,6 +119,18 @@ def test_mixed_evaluators_names_the_seeds_with_more_than_one():
     assert list(report.mixed_evaluators(hashed, anchors)["seed"]) == [1]
 
 
+def test_retrained_tokenizers_names_the_priors_whose_tokens_came_from_other_weights():
+    s1 = pd.DataFrame({"seed": [0, 0, 1], "setting": ["naive", "vibcreg-slice", "naive"],
+                       "test_time_mse": [0.1304, 0.1431, 0.1268]})
+    s2 = pd.DataFrame({"seed": [0, 0, 1, 1], "setting": ["naive", "vibcreg-slice", "naive", "naive"],
+                       "prior": ["token", "token", "token", "embedding"],
+                       "tokenizer_test_time_mse": [0.1284, 0.1431, 0.1268, np.nan]})
+    out = report.retrained_tokenizers(s1, s2)
+    assert out[["seed", "setting", "prior"]].values.tolist() == [[0, "naive", "token"]]
+    assert out["stage1_test_time_mse"].tolist() == [0.1304]
+    assert report.retrained_tokenizers(s1, s2.drop(columns="tokenizer_test_time_mse")).empty  # older rows
+
+
 def test_best_setting(stage1):
     assert best_setting(stage1, "knn_accuracy", lower=False) == "barlowtwins-warp"
     assert best_setting(stage1, "test_time_mse") == "barlowtwins-warp"  # naive is excluded

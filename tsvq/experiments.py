@@ -409,7 +409,7 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
                 evaluator=None, rocket=None) -> dict[str, list[dict]]:
     """Train (or load) the prior of ``run`` and evaluate it at its best-VAL-loss weights."""
     from .evaluate import load_or_train_evaluator
-    from .train import n_epochs, train_prior, train_seconds
+    from .train import evaluate_reconstruction, n_epochs, train_prior, train_seconds
 
     cfg = run.config()
     prior = train_prior(ds, cfg, seed=run.seed, device=device, progress=progress)
@@ -426,6 +426,9 @@ def stage2_rows(run: RunId, ds: UCRDataset, *, device=None, progress: bool = Tru
            "best_val_loss": best[1], "best_epoch": best[0], "token_entropy": token_entropy(prior.tokenizer, ds.x_train),
            **q, "cas": q.get("cas", float("nan")), "evaluator_test_accuracy": evaluator.test_accuracy,
            "evaluator_hash": evaluator.fingerprint,
+           # the tokenizer's TEST reconstruction error, as its stage-1 row has it: equal when this prior's tokens
+           # come from the weights the stage-1 row scored, not from a tokenizer trained again on another CPU
+           "tokenizer_test_time_mse": evaluate_reconstruction(prior.tokenizer, ds.x_test)["time_mse"],
            "epochs": n_epochs(cfg.stage2, len(ds.x_train)), "epochs_run": len(prior.history),
            "train_seconds": train_seconds(prior.history), **prov}
     curves = [{**run.keys(), "epoch": e, "val_loss": v, "config_hash": prov["config_hash"]}

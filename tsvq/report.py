@@ -154,6 +154,22 @@ def mixed_evaluators(*tables: pd.DataFrame, by=("dataset", "seed")) -> pd.DataFr
     return pd.DataFrame(rows, columns=keys + ["evaluators", "rows"])
 
 
+def retrained_tokenizers(stage1: pd.DataFrame, stage2: pd.DataFrame, *, rtol: float = 1e-6) -> pd.DataFrame:
+    """The stage-2 rows whose tokens came from another tokenizer than the one their stage-1 row scored: the
+    tokenizer's TEST reconstruction error recorded with the prior (``tokenizer_test_time_mse``) differs from
+    the stage-1 row's ``test_time_mse``. What a tokenizer trained again on another CPU leaves behind (one seed is
+    bit-reproducible on one machine only). Rows written before the column existed are not judged."""
+    cols = ["seed", "setting", "prior", "stage1_test_time_mse", "tokenizer_test_time_mse"]
+    if stage1.empty or stage2.empty or "tokenizer_test_time_mse" not in stage2:
+        return pd.DataFrame(columns=cols)
+    ref = stage1.drop_duplicates(["seed", "setting"]).set_index(["seed", "setting"])["test_time_mse"]
+    df = stage2.dropna(subset=["tokenizer_test_time_mse"])
+    df = df.assign(stage1_test_time_mse=[ref.get((r.seed, r.setting), np.nan) for r in df.itertuples()])
+    df = df.dropna(subset=["stage1_test_time_mse"])
+    far = ~np.isclose(df["tokenizer_test_time_mse"], df["stage1_test_time_mse"], rtol=rtol, atol=0)
+    return df.loc[far, cols].reset_index(drop=True)
+
+
 _STATS = ("metric", "n", "baseline_mean", "mean", "difference", "ci_low", "ci_high", "p_value", "p_holm",
           "verdict", "note", "effect")
 
