@@ -75,8 +75,9 @@ Markdown(f"{dataset}, profile `{profile}`, {n_seeds}."
             f"them (`tsvq grid --datasets {dataset} --rescore` mends a seed). "
             + " ".join(f"Seed {r.seed}: {r.rows}." for r in mixed.itertuples()))
          + ("" if retrained.empty else
-            " **Some priors read tokens of a tokenizer trained again on another machine**, not of the one whose "
-            "reconstruction error and probes RQ1 reports (same seed and settings, other rounding): "
+            " **Some priors read the tokens of a tokenizer trained again for stage 2**, not of the one whose "
+            "reconstruction error and probes RQ1 reports (same seed and settings; a seed reproduces bit for bit "
+            "on one machine only): "
             + "; ".join(f"seed {r.seed} {r.setting} ({r.prior} prior), TEST MSE {r.tokenizer_test_time_mse:.4f} "
                         f"against {r.stage1_test_time_mse:.4f}" for r in retrained.itertuples())
             + "."))

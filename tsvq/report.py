@@ -157,8 +157,9 @@ def mixed_evaluators(*tables: pd.DataFrame, by=("dataset", "seed")) -> pd.DataFr
 def retrained_tokenizers(stage1: pd.DataFrame, stage2: pd.DataFrame, *, rtol: float = 1e-6) -> pd.DataFrame:
     """The stage-2 rows whose tokens came from another tokenizer than the one their stage-1 row scored: the
     tokenizer's TEST reconstruction error recorded with the prior (``tokenizer_test_time_mse``) differs from
-    the stage-1 row's ``test_time_mse``. What a tokenizer trained again on another CPU leaves behind (one seed is
-    bit-reproducible on one machine only). Rows written before the column existed are not judged."""
+    the stage-1 row's ``test_time_mse``. What a tokenizer trained again for stage 2 (the model cache lacked it)
+    can leave behind: one seed is bit-reproducible on one machine, not across CPUs. Rows written before the
+    column existed are not judged."""
     cols = ["seed", "setting", "prior", "stage1_test_time_mse", "tokenizer_test_time_mse"]
     if stage1.empty or stage2.empty or "tokenizer_test_time_mse" not in stage2:
         return pd.DataFrame(columns=cols)
