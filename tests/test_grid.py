@@ -156,6 +156,23 @@ def test_grid_runs_end_to_end_from_an_empty_cache_and_skips_what_is_done(tmp_pat
     assert [u.kind for u in again] == ["stage2", "stage2"]
 
 
+def test_only_keeps_the_matching_units_and_the_models_they_need(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    res = tmp_path / "results"
+    units = plan(["GunPoint", "ItalyPowerDemand"], [0, 1], profile="smoke", stages=(2,), settings=SMALL,
+                 priors=("token", "embedding"), results_dir=res, only=["GunPoint/smoke/seed1/*/token"])
+    assert [u.name for u in units] == [
+        "GunPoint/smoke/seed1/evaluator", "GunPoint/smoke/seed1/naive/token/train",
+        "GunPoint/smoke/seed1/vibcreg-slice/token/train", "GunPoint/smoke/seed1/naive/token",
+        "GunPoint/smoke/seed1/vibcreg-slice/token"]  # no anchors, no embedding prior, no other seed or dataset
+    stage1 = plan(["GunPoint"], [0, 1], profile="smoke", stages=(1,), settings=SMALL, results_dir=res,
+                  only=["*/naive", "*/seed1/vibcreg-slice"])
+    assert [u.name for u in stage1] == ["GunPoint/smoke/seed0/naive", "GunPoint/smoke/seed1/naive",
+                                        "GunPoint/smoke/seed1/vibcreg-slice"]
+    assert plan(["GunPoint"], [0], profile="smoke", stages=(1, 2), settings=SMALL, results_dir=res,
+                only=["Nothing/*"]) == []
+
+
 def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, monkeypatch):
     monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
     units = plan(["GunPoint"], [0], profile="smoke", settings=SMALL[:1], stages=(1,), results_dir=tmp_path / "r")

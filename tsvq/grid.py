@@ -33,6 +33,7 @@ import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -80,7 +81,7 @@ class Unit:
 
 def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE1_SETTINGS, priors=PRIORS,
          results_dir="results", data_dir=None, device=None, threads: int = 1, skip_done: bool = True,
-         warm: bool = True) -> list[Unit]:
+         warm: bool = True, only=None) -> list[Unit]:
     """Every unit of the grid, stage-1 units first; units whose rows exist for the current config left out.
 
     A stage-1 unit trains a tokenizer and writes its TEST rows (``stage1.csv``) and its selection rows:
@@ -95,6 +96,10 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
     ``warm``: for every seed with stage-2 units or anchors to run, an ``evaluator`` unit when the model cache
     lacks that seed's evaluator and a ``prior`` unit for each stage-2 unit whose prior it lacks, ordered before
     the units that score them; they write no rows.
+
+    ``only``: glob patterns (:func:`fnmatch.fnmatchcase`) over unit names, e.g. ``FordB/cpu/seed0/*/token``;
+    the units that write rows are kept when a pattern matches their name, and the evaluator and prior units
+    are then planned for those alone.
     """
     from .data import load_ucr
 
@@ -129,6 +134,8 @@ def plan(datasets, seeds, *, profile: str = "cpu", stages=(1, 2), settings=STAGE
         # a stage-1 unit writes the selection rows too: a selection unit only for a tokenizer it does not train
         training = {u.run for u in units if u.kind == "stage1"}
         units = [u for u in units if u.kind != "selection" or u.run not in training]
+        if only:
+            units = [u for u in units if u.run.dataset != name or any(fnmatchcase(u.name, p) for p in only)]
         if warm:
             units += _warm_units([u for u in units if u.run.dataset == name], ds)
     # Stage 1 first, then lone selection units; then stage 2 seed by seed, so that a grid cut short leaves whole
@@ -517,6 +524,9 @@ def add_grid_command(sub) -> None:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--log-dir", default="grid-logs", help="unit logs (and submitit's folder); shared on a cluster")
     p.add_argument("--minutes", type=float, default=None, help="start no unit after this many minutes")
+    p.add_argument("--only", nargs="+", default=None, metavar="PATTERN",
+                   help="run only the units whose name matches one of these glob patterns (as --dry-run lists "
+                        "them), e.g. 'FordB/cpu/seed0/*/token'; the evaluator and priors they need are added")
     p.add_argument("--dry-run", action="store_true", help="print the units (and the sbatch script), run nothing")
     p.add_argument("--rescore", action="store_true",
                    help="run again the stage-2 units and anchors of these seeds whose rows another machine's "
@@ -575,7 +585,7 @@ def run_from_args(args: argparse.Namespace) -> int:
                              **where)
     else:
         units = plan(args.datasets, args.seeds, stages=tuple(args.stages), settings=settings,
-                     priors=args.priors or list(PRIORS), warm=args.warm, **where)
+                     priors=args.priors or list(PRIORS), warm=args.warm, only=args.only, **where)
     print(f"{len(units)} units to run ({args.executor}, {args.workers} worker(s), {threads} thread(s) each)",
           flush=True)
     if args.dry_run:
