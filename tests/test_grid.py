@@ -10,7 +10,7 @@ import torch
 from tsvq.config import get_config
 from tsvq.data import load_ucr
 from tsvq.experiments import STAGE1_SETTINGS, as_setting, current_rows
-from tsvq.grid import execute, plan, run_unit
+from tsvq.grid import execute, next_unit, plan, run_unit
 from tsvq.identity import PRIORS, RunId, Setting
 from tsvq.results import load_table, merge_parts, read_table, ResultsError, write_part
 
@@ -171,6 +171,23 @@ def test_only_keeps_the_matching_units_and_the_models_they_need(tmp_path, monkey
                                         "GunPoint/smoke/seed1/vibcreg-slice"]
     assert plan(["GunPoint"], [0], profile="smoke", stages=(1, 2), settings=SMALL, results_dir=res,
                 only=["Nothing/*"]) == []
+
+
+def test_a_unit_that_would_wait_for_a_model_in_training_gives_its_worker_to_one_that_can_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("TSVQ_CACHE_DIR", str(tmp_path / "cache"))
+    units = {u.name: u for u in plan(["GunPoint"], [0], profile="smoke", stages=(2,), settings=SMALL,
+                                     priors=("token", "embedding"), results_dir=tmp_path / "r")}
+    ssl = as_setting(SMALL[1]).name
+    u = lambda name: units[f"GunPoint/smoke/seed0/{name}"]  # noqa: E731
+    # the SSL tokenizer is in training for its token prior: its embedding prior waits, the naive unit can run
+    pending = [u(f"{ssl}/embedding/train"), u("naive/token"), u(f"{ssl}/token")]
+    assert next_unit(pending, [u(f"{ssl}/token/train")]) == 1
+    # the evaluator in training holds back every unit that scores samples, not a prior
+    assert next_unit([u("naive/reference"), u("naive/token"), u("naive/embedding/train")], [u("evaluator")]) == 2
+    # units that only load the same models run side by side; with every unit held back, the first one starts
+    assert next_unit([u("naive/embedding")], [u("naive/token")]) == 0
+    assert next_unit([u("naive/token"), u("naive/reference")], [u("evaluator")]) == 0
+    assert next_unit(pending, []) == 0
 
 
 def test_a_failed_unit_is_reported_with_its_log_and_the_others_go_on(tmp_path, monkeypatch):

@@ -20,7 +20,8 @@ train one model twice). Before a seed's stage-2 units and anchors, the plan puts
 the model cache as units of their own: the seed's FCN evaluator, and each prior (with its tokenizer) not yet
 cached. On two workers the evaluator then trains beside the priors, and the units that score them load both;
 otherwise the first unit to need the evaluator trains it while every other unit of the seed waits
-(``--no-warm``, for a cluster whose nodes share no model cache).
+(``--no-warm``, for a cluster whose nodes share no model cache). A free local worker takes the next unit that
+needs no model a running unit is training (:func:`next_unit`).
 """
 from __future__ import annotations
 
@@ -331,6 +332,31 @@ def _report(res: dict, done: int, total: int, t0: float) -> None:
     print(f"[{done}/{total} · {time.perf_counter() - t0:.0f} s] {res['unit']} {state}{secs}", flush=True)
 
 
+def _models(unit: Unit) -> tuple[set, set]:
+    """(the models ``unit`` needs, the models it is planned to train): a seed's evaluator, a tokenizer, a prior.
+
+    Stage-1 and model units train theirs; the units that write stage-2 rows and anchors load what the model
+    units put into the cache (they train it too, under a lock, when it is missing: ``--no-warm``)."""
+    r = unit.run
+    tok = ("tokenizer", r.dataset, r.profile, r.seed, r.setting)
+    ev = ("evaluator", r.dataset, r.profile, r.seed)
+    prior = ("prior", r.dataset, r.profile, r.seed, r.setting, r.prior)
+    needs = {"stage1": {tok}, "selection": {tok}, "evaluator": {ev}, "prior": {tok, prior},
+             "stage2": {ev, tok, prior}, "reference": {ev}}[unit.kind]
+    return needs, (needs if unit.kind in ("stage1", "evaluator", "prior") else set())
+
+
+def next_unit(pending: list[Unit], running) -> int:
+    """The index in ``pending`` of the unit to start next: the first, in the planned order, that needs no model a
+    running unit is training; the first of all when every one does (it then waits for that model's lock).
+
+    A seed's evaluator and its priors train side by side, and a unit that would wait for one of them (the
+    embedding prior of a tokenizer the token prior's unit is still training) gives its worker to one that can
+    run (the units that score the priors already in the cache)."""
+    busy = set().union(*(_models(u)[1] for u in running)) if running else set()
+    return next((i for i, u in enumerate(pending) if not _models(u)[0] & busy), 0)
+
+
 def _not_started(u: Unit) -> dict:
     return {"unit": u.name, "ok": False, "error": "not started: the time limit (--minutes) was reached", "log": ""}
 
@@ -382,7 +408,7 @@ def execute(units: list[Unit], *, executor: str = "local", workers: int = 1, log
             while pending and late():
                 results.append(_not_started(pending.pop(0)))
             while pending and len(running) < workers:
-                u = pending.pop(0)
+                u = pending.pop(next_unit(pending, running.values()))
                 running[submit(guarded, u, log_dir)] = u
             time.sleep(0.2)
             for job in [j for j in running if j.done()]:
