@@ -353,7 +353,7 @@ def next_unit(pending: list[Unit], running) -> int:
     A seed's evaluator and its priors train side by side, and a unit that would wait for one of them (the
     embedding prior of a tokenizer the token prior's unit is still training) gives its worker to one that can
     run (the units that score the priors already in the cache)."""
-    busy = set().union(*(_models(u)[1] for u in running)) if running else set()
+    busy = set().union(*(_models(u)[1] for u in running))
     return next((i for i, u in enumerate(pending) if not _models(u)[0] & busy), 0)
 
 
