@@ -67,8 +67,7 @@ def stage1(ds, cfg) -> dict:
                                        ssl_weight=weight)["loss"].backward())
     epochs = n_epochs(cfg.stage1, len(ds.x_train))
     val = flops(lambda: evaluate_reconstruction(model, ds.x_val))
-    return {"train": step / b * len(ds.x_train) * epochs, "validation": val * (epochs // cfg.stage1.val_every),
-            "steps": epochs * -(-len(ds.x_train) // cfg.stage1.batch_size)}
+    return {"train": step / b * len(ds.x_train) * epochs, "validation": val * (epochs // cfg.stage1.val_every)}
 
 
 def stage2(ds, cfg, n_samples: dict[str, int]) -> dict:
@@ -91,8 +90,7 @@ def stage2(ds, cfg, n_samples: dict[str, int]) -> dict:
 
     epochs = n_epochs(cfg.stage2, len(ds.x_train))
     out = {"train": flops(step) / b * len(ds.x_train) * epochs,
-           "validation": flops(lambda: prior_val_loss(priors, tok_val, y_val)) * (epochs // cfg.stage2.val_every),
-           "steps": epochs * -(-len(ds.x_train) // cfg.stage2.batch_size)}
+           "validation": flops(lambda: prior_val_loss(priors, tok_val, y_val)) * (epochs // cfg.stage2.val_every)}
     run = TrainedPrior(tokenizer, {k: p.eval() for k, p in priors.items()}, [], Path("."), cfg, 0.0, 1.0)
     m = 64  # counted on 64 samples, scaled to the grid's counts
     with torch.no_grad():
@@ -111,7 +109,7 @@ def fcn(ds, cfg, n_train: int, n_val: int, n_test: int) -> dict:
     with torch.no_grad():
         fwd = flops(lambda: model(x))
     epochs = cfg.eval.fcn_patience + 1
-    return {"train": step / b * n_train * epochs, "validation": fwd / b * (n_val * epochs + n_test), "epochs": epochs}
+    return {"train": step / b * n_train * epochs, "validation": fwd / b * (n_val * epochs + n_test)}
 
 
 def main() -> None:
@@ -134,14 +132,15 @@ def main() -> None:
     rows = []
 
     def add(part, count, parts: dict, measured_part=None):
-        each = sum(v for k, v in parts.items() if k in ("train", "validation", "sampling"))
+        each = sum(parts.values())
         rows.append({"part": part, "count": count, "gflop_each": round(each / 1e9, 1),
                      "tflop_total": round(each * count / 1e12, 2), "measured_part": measured_part})
         print(f"{part:<48} {each / 1e12:8.3f} TFLOP × {count}", flush=True)
 
     for name in a.settings:
         add(f"stage 1: {name}", a.seeds, stage1(ds, as_setting(name).config(a.profile)), f"stage 1: train {name}")
-    n_cas = len(cas_labels(ds, as_setting("naive").config(a.profile)))
+    naive = as_setting("naive").config(a.profile)
+    n_cas = len(cas_labels(ds, naive))
     n_samples = {"unconditional": len(ds.x_test), "conditional": n_cas}
     n_held = max(1, round(0.1 * n_cas))
     for prior in a.priors:
@@ -152,9 +151,8 @@ def main() -> None:
                 f"stage 2: train {prior} prior on {name}")
             add(f"sampling: {prior} prior on {name}", a.seeds, {"sampling": parts["sampling"]})
         add(f"CAS: FCN on {n_cas} synthetic series ({prior})", a.seeds * len(a.stage2_settings),
-            fcn(ds, cfg, n_cas - n_held, n_held, len(ds.x_test)), f"CAS: train FCN on {n_cas} samples ({prior})")
-    cfg = as_setting("naive").config(a.profile)
-    add("evaluator: FCN", a.seeds, fcn(ds, cfg, len(ds.x_train), len(ds.x_val), len(ds.x_test)), "evaluator: train FCN")
+            fcn(ds, naive, n_cas - n_held, n_held, len(ds.x_test)), f"CAS: train FCN on {n_cas} samples ({prior})")
+    add("evaluator: FCN", a.seeds, fcn(ds, naive, len(ds.x_train), len(ds.x_val), len(ds.x_test)), "evaluator: train FCN")
     df = pd.DataFrame(rows)
     df["floor_seconds_float32"] = (df["tflop_total"] * 1e12 / rate32).round(1)
     df["floor_seconds_bfloat16"] = (df["tflop_total"] * 1e12 / rate16).round(1)
